@@ -1,0 +1,201 @@
+//! Opening a PV dump with the customer key: derive the dump key, unwrap the XTS key, decrypt
+//! the CPU states, and serve plaintext pages to the writers (in parallel, from the mmap).
+
+use pvdump_format::consts::PAGE_SIZE;
+use pvdump_format::{
+    CpuRegisters, FormatError, MemoryBlock, PageCounts, PageSource, PageState, PvDump, Vmcoreinfo, find_vmcoreinfo,
+};
+
+use crate::gcm::{open_completion, open_cpu};
+use crate::keys::{Cck, DumpKey};
+use crate::xts::PageCipher;
+
+/// Why a dump could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The dump's structure is invalid.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Neither the completion data nor any CPU note opens with the key.
+    #[error(
+        "the key does not match this dump: the completion data (section `pv_compl` at file offset {offset:#x}) fails authentication with the key derived from it{cpus}. \
+         Check that the key file is this guest's customer communication key (CCK); less likely, the dump's key seed (file offset {seed_offset:#x}) is damaged",
+        cpus = if *cpus_tried > 0 { format!(", and so do all {cpus_tried} CPU notes") } else { String::new() },
+        seed_offset = offset + 16
+    )]
+    KeyMismatch { offset: u64, cpus_tried: usize },
+    /// The key is right (CPU notes open), but the completion data is damaged.
+    #[error(
+        "the completion data (section `pv_compl` at file offset {offset:#x}) is corrupted: it fails authentication, although the key is right (CPU {cpu}'s note opens with the same derived key). The page key cannot be recovered from this dump"
+    )]
+    CompletionCorrupted { offset: u64, cpu: usize },
+    /// The key is right, but one CPU note is damaged.
+    #[error(
+        "the encrypted state of CPU {cpu} (NT_S390_PV_CPU_DATA note, descriptor at file offset {offset:#x}) is corrupted: it fails authentication although the key is right (the completion data opens)"
+    )]
+    CpuNoteCorrupted { cpu: usize, offset: u64 },
+}
+
+impl OpenError {
+    /// True for "wrong key" (as opposed to a damaged dump).
+    pub fn is_key_mismatch(&self) -> bool {
+        matches!(self, OpenError::KeyMismatch { .. })
+    }
+}
+
+/// One decrypted CPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cpu {
+    /// Note-order index (0-based).
+    pub index: usize,
+    /// QEMU's pid from the PRSTATUS in the same group.
+    pub qemu_pid: Option<u32>,
+    pub regs: CpuRegisters,
+}
+
+/// A dump whose keys are unwrapped: a [`PageSource`] of plaintext memory.
+pub struct OpenedDump<'d, 'a> {
+    dump: &'d PvDump<'a>,
+    cipher: PageCipher,
+    cpus: Vec<Cpu>,
+    counts: PageCounts,
+    blocks: Vec<MemoryBlock>,
+}
+
+impl std::fmt::Debug for OpenedDump<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedDump")
+            .field("cpus", &self.cpus.len())
+            .field("counts", &self.counts)
+            .field("blocks", &self.blocks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies the key without decrypting anything else: `Ok` when the completion data opens.
+pub fn check_key(dump: &PvDump<'_>, cck: &Cck) -> Result<(), OpenError> {
+    let compl = dump.completion()?;
+    let key = DumpKey::derive(cck, &compl.seed());
+    open_completion(&key, &compl).map(drop).map_err(|_| diagnose(dump, &key, compl.offset))
+}
+
+/// Decides between "wrong key" and "damaged completion data" by trying the CPU notes.
+fn diagnose(dump: &PvDump<'_>, key: &DumpKey, offset: u64) -> OpenError {
+    let mut tried = 0;
+    for note in dump.cpus() {
+        let Ok(v1) = note.dump_v1() else { continue };
+        tried += 1;
+        if open_cpu(key, &v1).is_ok() {
+            return OpenError::CompletionCorrupted { offset, cpu: note.index };
+        }
+    }
+    OpenError::KeyMismatch { offset, cpus_tried: tried }
+}
+
+impl<'d, 'a> OpenedDump<'d, 'a> {
+    /// Unwraps the keys, decrypts every CPU note and checks every page state.
+    pub fn open(dump: &'d PvDump<'a>, cck: &Cck) -> Result<Self, OpenError> {
+        let compl = dump.completion()?;
+        let key = DumpKey::derive(cck, &compl.seed());
+        let secrets = open_completion(&key, &compl).map_err(|_| diagnose(dump, &key, compl.offset))?;
+        let mut cpus = Vec::with_capacity(dump.cpus().len());
+        for note in dump.cpus() {
+            let v1 = note.dump_v1()?;
+            let regs = open_cpu(&key, &v1).map_err(|_| OpenError::CpuNoteCorrupted {
+                cpu: note.index,
+                offset: note.desc_offset,
+            })?;
+            cpus.push(Cpu {
+                index: note.index,
+                qemu_pid: note.qemu_pid,
+                regs,
+            });
+        }
+        let counts = dump.page_counts()?;
+        let blocks = dump
+            .loads()
+            .iter()
+            .map(|l| MemoryBlock {
+                paddr: l.paddr,
+                size: l.memsz,
+            })
+            .collect();
+        Ok(OpenedDump {
+            dump,
+            cipher: PageCipher::new(&secrets.xts_key, secrets.nonce),
+            cpus,
+            counts,
+            blocks,
+        })
+    }
+
+    /// The decrypted CPUs, in note order.
+    pub fn cpus(&self) -> &[Cpu] {
+        &self.cpus
+    }
+
+    /// Page-state counts (all states were validated by `open`).
+    pub fn page_counts(&self) -> PageCounts {
+        self.counts
+    }
+
+    /// The parsed dump.
+    pub fn dump(&self) -> &'d PvDump<'a> {
+        self.dump
+    }
+
+    /// VMCOREINFO from the decrypted memory, if the kernel left one.
+    pub fn vmcoreinfo(&self) -> Result<Option<Vmcoreinfo>, FormatError> {
+        find_vmcoreinfo(self)
+    }
+
+    /// The page cipher (for benchmarks and cross-checks).
+    pub fn cipher(&self) -> &PageCipher {
+        &self.cipher
+    }
+}
+
+impl PageSource for OpenedDump<'_, '_> {
+    fn blocks(&self) -> &[MemoryBlock] {
+        &self.blocks
+    }
+
+    fn read_pages(&self, paddr: u64, out: &mut [u8], zero: &mut [bool]) -> Result<(), FormatError> {
+        let loads = self.dump.loads();
+        let idx = loads.partition_point(|l| l.end() <= paddr);
+        let load = loads
+            .get(idx)
+            .filter(|l| l.paddr <= paddr)
+            .ok_or_else(|| FormatError::invalid_read(paddr))?;
+        let (pages, _) = out.as_chunks_mut::<{ PAGE_SIZE as usize }>();
+        for (i, (page, z)) in pages.iter_mut().zip(zero.iter_mut()).enumerate() {
+            let addr = paddr + i as u64 * PAGE_SIZE;
+            if addr >= load.end() {
+                return Err(FormatError::invalid_read(addr));
+            }
+            let pfn = addr / PAGE_SIZE;
+            if addr >= load.paddr + load.filesz {
+                page.fill(0);
+                *z = true;
+                continue;
+            }
+            match self.dump.page_state(pfn)? {
+                PageState::Zero { .. } => {
+                    page.fill(0);
+                    *z = true;
+                }
+                PageState::Shared { .. } => {
+                    page.copy_from_slice(self.dump.page_bytes(load, pfn)?);
+                    *z = false;
+                }
+                PageState::Encrypted { component } => {
+                    page.copy_from_slice(self.dump.page_bytes(load, pfn)?);
+                    self.cipher.decrypt_page(&component, page);
+                    *z = false;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! Bounds-checked, endian-explicit reads. Nothing here can panic: every access goes through
+//! `get`, and file-provided offsets are added with overflow checks.
+
+use crate::error::{FormatError, Result};
+
+/// Returns `data[offset .. offset + size]`, or an `OutOfBounds` error naming `what`.
+pub fn slice<'a>(data: &'a [u8], offset: u64, size: u64, what: impl FnOnce() -> String) -> Result<&'a [u8]> {
+    let file_len = data.len() as u64;
+    let end = offset.checked_add(size);
+    match end {
+        Some(end) if end <= file_len => Ok(&data[offset as usize..end as usize]),
+        _ => Err(FormatError::OutOfBounds {
+            what: what(),
+            offset,
+            size,
+            file_len,
+        }),
+    }
+}
+
+/// Fixed-size array view at `offset` of an in-memory buffer (not a file offset).
+pub fn array<const N: usize>(buf: &[u8], offset: usize) -> Option<&[u8; N]> {
+    buf.get(offset..offset.checked_add(N)?)?.try_into().ok()
+}
+
+/// Big-endian u16 at `offset`, or 0 when out of range (callers check lengths first).
+pub fn be16(buf: &[u8], offset: usize) -> u16 {
+    array::<2>(buf, offset).map_or(0, |a| u16::from_be_bytes(*a))
+}
+
+/// Big-endian u32 at `offset`, or 0 when out of range (callers check lengths first).
+pub fn be32(buf: &[u8], offset: usize) -> u32 {
+    array::<4>(buf, offset).map_or(0, |a| u32::from_be_bytes(*a))
+}
+
+/// Big-endian u64 at `offset`, or 0 when out of range (callers check lengths first).
+pub fn be64(buf: &[u8], offset: usize) -> u64 {
+    array::<8>(buf, offset).map_or(0, |a| u64::from_be_bytes(*a))
+}
+
+/// Copies a fixed-size array out of a slice already checked to be long enough; missing bytes
+/// read as zero instead of panicking.
+pub fn copy_array<const N: usize>(buf: &[u8], offset: usize) -> [u8; N] {
+    array::<N>(buf, offset).copied().unwrap_or([0; N])
+}
+
+/// Rounds `v` up to a multiple of 4 (ELF note padding), failing on overflow.
+pub fn pad4(v: u64) -> Option<u64> {
+    v.checked_add(3).map(|x| x & !3)
+}

@@ -1,0 +1,109 @@
+//! Tweak components (`pv_mem_meta`) and what they say about each 4 KiB page.
+
+/// Flag bits of byte 15 of a special tweak component (confirmed with zgetdump, formats.md G).
+pub const FLAG_ZERO: u8 = 0x01;
+pub const FLAG_SHARED: u8 = 0x02;
+pub const FLAG_MAPPED: u8 = 0x04;
+pub const FLAG_RESERVED: u8 = 0xf8;
+/// Bytes 0..4 of a component that is not a tweak.
+pub const SPECIAL_INDICATOR: [u8; 4] = [0xff; 4];
+
+/// What the Ultravisor says about one guest page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageState {
+    /// Exported secure page: the file holds AES-XTS ciphertext; the 16 bytes are the tweak
+    /// component (ORed with the nonce from the completion data to form the XTS tweak).
+    Encrypted { component: [u8; 16] },
+    /// The page is all zeros; the bytes in the file are meaningless.
+    Zero { mapped: bool },
+    /// A shared (non-secure) page: the file holds plaintext.
+    Shared { mapped: bool },
+}
+
+/// Why a special component is not a valid page state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPageState {
+    #[error("neither the zero (0x01), shared (0x02) nor mapped (0x04) flag is set in byte 15")]
+    NoFlag,
+    #[error("only the mapped flag (0x04) is set; a page must be zero or shared")]
+    MappedOnly,
+    #[error("both the zero (0x01) and shared (0x02) flags are set")]
+    ZeroAndShared,
+    #[error("reserved bits {0:#04x} of byte 15 are set")]
+    ReservedBits(u8),
+    #[error("reserved byte 14 is {0:#04x}, must be 0")]
+    ReservedByte(u8),
+}
+
+impl PageState {
+    /// Classifies one 16-byte tweak component exactly as the Ultravisor defines it.
+    pub fn classify(component: &[u8; 16]) -> Result<PageState, InvalidPageState> {
+        if component[..4] != SPECIAL_INDICATOR {
+            return Ok(PageState::Encrypted { component: *component });
+        }
+        let flags = component[15];
+        if component[14] != 0 {
+            return Err(InvalidPageState::ReservedByte(component[14]));
+        }
+        if flags & FLAG_RESERVED != 0 {
+            return Err(InvalidPageState::ReservedBits(flags & FLAG_RESERVED));
+        }
+        let mapped = flags & FLAG_MAPPED != 0;
+        match (flags & FLAG_ZERO != 0, flags & FLAG_SHARED != 0) {
+            (true, true) => Err(InvalidPageState::ZeroAndShared),
+            (true, false) => Ok(PageState::Zero { mapped }),
+            (false, true) => Ok(PageState::Shared { mapped }),
+            (false, false) if mapped => Err(InvalidPageState::MappedOnly),
+            (false, false) => Err(InvalidPageState::NoFlag),
+        }
+    }
+
+    /// Builds the component that encodes this state (the inverse of [`PageState::classify`]).
+    pub fn to_component(&self) -> [u8; 16] {
+        let special = |flag: u8, mapped: bool| {
+            let mut c = [0u8; 16];
+            c[..4].copy_from_slice(&SPECIAL_INDICATOR);
+            c[15] = flag | if mapped { FLAG_MAPPED } else { 0 };
+            c
+        };
+        match *self {
+            PageState::Encrypted { component } => component,
+            PageState::Zero { mapped } => special(FLAG_ZERO, mapped),
+            PageState::Shared { mapped } => special(FLAG_SHARED, mapped),
+        }
+    }
+}
+
+/// How many pages of each kind a dump holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageCounts {
+    pub encrypted: u64,
+    pub zero: u64,
+    pub shared: u64,
+    /// Zero or shared pages that also carry the mapped flag.
+    pub mapped_flag: u64,
+    /// Pages past p_filesz of a PT_LOAD (zero-filled, no component needed).
+    pub unbacked: u64,
+}
+
+impl PageCounts {
+    /// Adds one classified page.
+    pub fn add(&mut self, state: &PageState) {
+        match *state {
+            PageState::Encrypted { .. } => self.encrypted += 1,
+            PageState::Zero { mapped } => {
+                self.zero += 1;
+                self.mapped_flag += u64::from(mapped);
+            }
+            PageState::Shared { mapped } => {
+                self.shared += 1;
+                self.mapped_flag += u64::from(mapped);
+            }
+        }
+    }
+
+    /// All pages with a component.
+    pub fn total(&self) -> u64 {
+        self.encrypted + self.zero + self.shared
+    }
+}

@@ -1,0 +1,233 @@
+//! The PV-specific view: sections `pv_compl` and `pv_mem_meta`, CPU notes, page states.
+
+use crate::bytes::{be32, copy_array, slice};
+use crate::compl::CompletionDataV1;
+use crate::consts::*;
+use crate::cpu::CpuDumpV1;
+use crate::elf::{ElfCore, LoadSegment, Section};
+use crate::error::{FormatError, Result};
+use crate::page::{PageCounts, PageState};
+
+/// One CPU of the dump: its encrypted state note and the QEMU PRSTATUS pid grouped with it.
+#[derive(Debug, Clone, Copy)]
+pub struct PvCpuNote<'a> {
+    /// Position in note order (0-based): the CPU number pvdump reports.
+    pub index: usize,
+    /// pr_pid of QEMU's NT_PRSTATUS in the same note group (QEMU writes cpu_index + 1).
+    pub qemu_pid: Option<u32>,
+    /// File offset of the NT_S390_PV_CPU_DATA note header.
+    pub note_offset: u64,
+    /// File offset of the descriptor.
+    pub desc_offset: u64,
+    /// The descriptor (n_descsz bytes).
+    pub desc: &'a [u8],
+}
+
+impl<'a> PvCpuNote<'a> {
+    /// Validates the descriptor as CPU dump v1.
+    pub fn dump_v1(&self) -> Result<CpuDumpV1<'a>> {
+        CpuDumpV1::parse(self.desc, self.desc_offset, self.index)
+    }
+}
+
+/// An encrypted QEMU PV dump.
+#[derive(Debug, Clone)]
+pub struct PvDump<'a> {
+    core: ElfCore<'a>,
+    compl: Section,
+    mem_meta: Section,
+    mem_meta_data: &'a [u8],
+    cpus: Vec<PvCpuNote<'a>>,
+}
+
+impl<'a> PvDump<'a> {
+    /// Parses a whole file.
+    pub fn parse(data: &'a [u8]) -> Result<Self> {
+        Self::from_core(ElfCore::parse(data)?)
+    }
+
+    /// Checks the PV sections, memory layout and CPU notes of an already parsed ELF core.
+    pub fn from_core(core: ElfCore<'a>) -> Result<Self> {
+        let compl = core.section(SECTION_PV_COMPL).cloned().ok_or(FormatError::NotPvDump)?;
+        let mem_meta = core.section(SECTION_PV_MEM_META).cloned().ok_or_else(|| {
+            FormatError::invalid(
+                format!("section {} (`pv_compl`)", compl.index),
+                compl.header_offset,
+                "the dump has `pv_compl` but no `pv_mem_meta` section, so the page tweaks are missing",
+            )
+        })?;
+        // Completion data: bounds now, contents in `completion()`.
+        core.section_data(&compl)?;
+        let mem_meta_data = core.section_data(&mem_meta)?;
+        let mm_what = format!("section {} (`pv_mem_meta`)", mem_meta.index);
+        if mem_meta.size == 0 || mem_meta.size % TWEAK_COMPONENT_SIZE != 0 {
+            return Err(FormatError::invalid(
+                mm_what,
+                mem_meta.header_offset,
+                format!("sh_size {:#x} is not a non-zero multiple of 16 (one 16-byte tweak component per page)", mem_meta.size),
+            ));
+        }
+        if core.loads().is_empty() {
+            return Err(FormatError::invalid("program header table", core.header().e_phoff, "the dump has no PT_LOAD segment, so it holds no memory"));
+        }
+        let components = mem_meta.size / TWEAK_COMPONENT_SIZE;
+        for l in core.loads() {
+            let what = || format!("program header {} (PT_LOAD)", l.phdr_index);
+            if l.paddr % PAGE_SIZE != 0 || l.filesz % PAGE_SIZE != 0 || l.memsz % PAGE_SIZE != 0 {
+                return Err(FormatError::invalid(
+                    what(),
+                    l.phdr_offset,
+                    format!(
+                        "p_paddr {:#x}, p_filesz {:#x} and p_memsz {:#x} must be multiples of the 4 KiB page size in a PV dump",
+                        l.paddr, l.filesz, l.memsz
+                    ),
+                ));
+            }
+            let last_pfn = (l.paddr + l.filesz) / PAGE_SIZE;
+            if l.filesz > 0 && last_pfn > components {
+                return Err(FormatError::invalid(
+                    mm_what.clone(),
+                    mem_meta.header_offset,
+                    format!(
+                        "holds tweak components for {components} pages (guest memory up to {:#x}), but {} reaches guest address {:#x}",
+                        components * PAGE_SIZE,
+                        what(),
+                        l.paddr + l.filesz
+                    ),
+                ));
+            }
+        }
+        let cpus = group_cpu_notes(&core)?;
+        Ok(PvDump {
+            core,
+            compl,
+            mem_meta,
+            mem_meta_data,
+            cpus,
+        })
+    }
+
+    /// The underlying ELF.
+    pub fn core(&self) -> &ElfCore<'a> {
+        &self.core
+    }
+
+    /// The `pv_compl` section header.
+    pub fn completion_section(&self) -> &Section {
+        &self.compl
+    }
+
+    /// The `pv_mem_meta` section header.
+    pub fn mem_meta_section(&self) -> &Section {
+        &self.mem_meta
+    }
+
+    /// The validated completion data.
+    pub fn completion(&self) -> Result<CompletionDataV1<'a>> {
+        let data = self.core.section_data(&self.compl)?;
+        CompletionDataV1::parse(data, self.compl.file_offset)
+    }
+
+    /// The CPUs, in note order.
+    pub fn cpus(&self) -> &[PvCpuNote<'a>] {
+        &self.cpus
+    }
+
+    /// Memory segments (sorted, non-overlapping, page aligned).
+    pub fn loads(&self) -> &[LoadSegment] {
+        self.core.loads()
+    }
+
+    /// File offset of the tweak component of page frame `pfn`.
+    pub fn component_offset(&self, pfn: u64) -> u64 {
+        self.mem_meta.file_offset + pfn * TWEAK_COMPONENT_SIZE
+    }
+
+    /// The raw tweak component of page frame `pfn`, if `pv_mem_meta` covers it.
+    pub fn component(&self, pfn: u64) -> Option<[u8; 16]> {
+        let off = pfn.checked_mul(TWEAK_COMPONENT_SIZE)?;
+        let b = self.mem_meta_data.get(off as usize..(off as usize).checked_add(16)?)?;
+        Some(copy_array(b, 0))
+    }
+
+    /// The state of page frame `pfn` (which must be backed by a PT_LOAD's file bytes).
+    pub fn page_state(&self, pfn: u64) -> Result<PageState> {
+        let component = self.component(pfn).ok_or_else(|| {
+            FormatError::invalid(
+                format!("section {} (`pv_mem_meta`)", self.mem_meta.index),
+                self.mem_meta.header_offset,
+                format!("has no tweak component for page frame {pfn:#x}"),
+            )
+        })?;
+        PageState::classify(&component).map_err(|reason| FormatError::InvalidPageState {
+            pfn,
+            gaddr: pfn * PAGE_SIZE,
+            offset: self.component_offset(pfn),
+            component,
+            reason,
+            others: 0,
+        })
+    }
+
+    /// Classifies every page of every PT_LOAD. Fails on the first invalid page state (and
+    /// says how many more there are), so that no output is written for a damaged dump.
+    pub fn page_counts(&self) -> Result<PageCounts> {
+        let mut counts = PageCounts::default();
+        let mut first: Option<FormatError> = None;
+        let mut others = 0u64;
+        for l in self.loads() {
+            let first_pfn = l.paddr / PAGE_SIZE;
+            let backed = l.filesz / PAGE_SIZE;
+            counts.unbacked += (l.memsz - l.filesz) / PAGE_SIZE;
+            for pfn in first_pfn..first_pfn + backed {
+                match self.page_state(pfn) {
+                    Ok(s) => counts.add(&s),
+                    Err(e) => {
+                        if first.is_none() {
+                            first = Some(e);
+                        } else {
+                            others += 1;
+                        }
+                    }
+                }
+            }
+        }
+        match first {
+            None => Ok(counts),
+            Some(FormatError::InvalidPageState { pfn, gaddr, offset, component, reason, .. }) => {
+                Err(FormatError::InvalidPageState { pfn, gaddr, offset, component, reason, others })
+            }
+            Some(e) => Err(e),
+        }
+    }
+
+    /// The file bytes of the page at guest physical frame `pfn` within `load`.
+    pub fn page_bytes(&self, load: &LoadSegment, pfn: u64) -> Result<&'a [u8]> {
+        let off = load.file_offset + (pfn * PAGE_SIZE - load.paddr);
+        slice(self.core.data(), off, PAGE_SIZE, || format!("page frame {pfn:#x}"))
+    }
+}
+
+/// Walks all notes: each NT_S390_PV_CPU_DATA starts a CPU; the last NT_PRSTATUS before it
+/// (in the same group) gives QEMU's pid.
+fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
+    let mut cpus = Vec::new();
+    let mut pid = None;
+    for note in core.notes() {
+        let note = note?;
+        match (note.name, note.n_type) {
+            (b"CORE", NT_PRSTATUS) if note.desc.len() >= 36 => pid = Some(be32(note.desc, 32)),
+            (b"LINUX", NT_S390_PV_CPU_DATA) => {
+                cpus.push(PvCpuNote {
+                    index: cpus.len(),
+                    qemu_pid: pid.take(),
+                    note_offset: note.offset,
+                    desc_offset: note.desc_offset,
+                    desc: note.desc,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(cpus)
+}

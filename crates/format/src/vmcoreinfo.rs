@@ -1,0 +1,149 @@
+//! Finding the kernel's VMCOREINFO in (decrypted) guest memory, the way zgetdump, crash and
+//! libkdumpfile do: `os_info` at absolute 0xE18 first, then the note pointer at 0xE0C.
+
+use crate::bytes::{be16, be32, be64};
+use crate::error::Result;
+use crate::source::{PageSource, read_phys};
+
+/// Lowcore field holding the address of `struct os_info`.
+pub const LC_OS_INFO: u64 = 0xe18;
+/// Lowcore field holding the address of the VMCOREINFO ELF note (unaligned u64).
+pub const LC_VMCORE_INFO: u64 = 0xe0c;
+/// "OSINFOSZ"
+pub const OS_INFO_MAGIC: u64 = 0x4f53_494e_464f_535a;
+/// Size of `struct os_info`.
+pub const OS_INFO_SIZE: usize = 4096;
+/// Offset of entry[0] (VMCOREINFO) in `struct os_info`.
+pub const OS_INFO_ENTRY0: usize = 32;
+/// Largest VMCOREINFO text pvdump will copy (the kernel uses one page).
+pub const MAX_VMCOREINFO: u64 = 1 << 20;
+
+/// Where the text was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmcoreinfoSource {
+    /// `os_info` entry 0; `os_info` is the address of the structure.
+    OsInfo { os_info: u64 },
+    /// The ELF note whose address is at lowcore 0xE0C.
+    LowcoreNote { note: u64 },
+}
+
+/// The VMCOREINFO text of the dumped kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vmcoreinfo {
+    /// The text without trailing NUL bytes.
+    pub text: Vec<u8>,
+    /// Guest physical address of the text.
+    pub paddr: u64,
+    pub source: VmcoreinfoSource,
+}
+
+impl Vmcoreinfo {
+    /// The value of `KEY=value`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        std::str::from_utf8(&self.text).ok()?.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k == key).then_some(v)
+        })
+    }
+
+    /// Kernel release (`OSRELEASE=`).
+    pub fn osrelease(&self) -> Option<&str> {
+        self.get("OSRELEASE")
+    }
+
+    /// Crash time in seconds since the epoch (`CRASHTIME=`).
+    pub fn crashtime(&self) -> Option<u64> {
+        self.get("CRASHTIME")?.trim().parse().ok()
+    }
+}
+
+/// The s390 CKSM checksum: a 32-bit one's-complement sum of big-endian words.
+pub fn cksm(data: &[u8]) -> u32 {
+    let mut sum: u64 = 0;
+    for w in data.chunks(4) {
+        let mut b = [0u8; 4];
+        b[..w.len()].copy_from_slice(w);
+        sum += u64::from(u32::from_be_bytes(b));
+        sum = (sum & 0xffff_ffff) + (sum >> 32);
+    }
+    ((sum & 0xffff_ffff) + (sum >> 32)) as u32
+}
+
+fn read_u64<S: PageSource + ?Sized>(src: &S, addr: u64) -> Result<Option<u64>> {
+    let mut b = [0u8; 8];
+    Ok(read_phys(src, addr, &mut b)?.then(|| u64::from_be_bytes(b)))
+}
+
+fn trim_nul(mut text: Vec<u8>) -> Vec<u8> {
+    if let Some(p) = text.iter().position(|&b| b == 0) {
+        text.truncate(p);
+    }
+    text
+}
+
+/// Looks for VMCOREINFO; `Ok(None)` when the memory has none (not an error).
+pub fn find_vmcoreinfo<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcoreinfo>> {
+    if let Some(found) = via_os_info(src)? {
+        return Ok(Some(found));
+    }
+    via_lowcore_note(src)
+}
+
+fn via_os_info<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcoreinfo>> {
+    let Some(addr) = read_u64(src, LC_OS_INFO)? else { return Ok(None) };
+    if addr == 0 || addr % 0x1000 != 0 {
+        return Ok(None);
+    }
+    let mut os_info = vec![0u8; OS_INFO_SIZE];
+    if !read_phys(src, addr, &mut os_info)? {
+        return Ok(None);
+    }
+    if be64(&os_info, 0) != OS_INFO_MAGIC || be32(&os_info, 8) != cksm(&os_info[12..]) {
+        return Ok(None);
+    }
+    let _version = (be16(&os_info, 12), be16(&os_info, 14));
+    let text_addr = be64(&os_info, OS_INFO_ENTRY0);
+    let size = be64(&os_info, OS_INFO_ENTRY0 + 8);
+    if size == 0 || size > MAX_VMCOREINFO {
+        return Ok(None);
+    }
+    let mut text = vec![0u8; size as usize];
+    if !read_phys(src, text_addr, &mut text)? {
+        return Ok(None);
+    }
+    Ok(Some(Vmcoreinfo {
+        text: trim_nul(text),
+        paddr: text_addr,
+        source: VmcoreinfoSource::OsInfo { os_info: addr },
+    }))
+}
+
+fn via_lowcore_note<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcoreinfo>> {
+    let Some(note) = read_u64(src, LC_VMCORE_INFO)? else { return Ok(None) };
+    if note == 0 {
+        return Ok(None);
+    }
+    let mut hdr = [0u8; 12];
+    if !read_phys(src, note, &mut hdr)? {
+        return Ok(None);
+    }
+    let namesz = be32(&hdr, 0);
+    let descsz = u64::from(be32(&hdr, 4));
+    if namesz == 0 || namesz > 128 || descsz > MAX_VMCOREINFO {
+        return Ok(None);
+    }
+    let mut name = vec![0u8; namesz as usize];
+    if !read_phys(src, note + 12, &mut name)? || !name.starts_with(b"VMCOREINFO\0") {
+        return Ok(None);
+    }
+    let Some(text_addr) = note.checked_add(24) else { return Ok(None) };
+    let mut text = vec![0u8; descsz as usize];
+    if !read_phys(src, text_addr, &mut text)? {
+        return Ok(None);
+    }
+    Ok(Some(Vmcoreinfo {
+        text: trim_nul(text),
+        paddr: text_addr,
+        source: VmcoreinfoSource::LowcoreNote { note },
+    }))
+}
