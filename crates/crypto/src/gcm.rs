@@ -33,7 +33,14 @@ fn cipher(key: &DumpKey) -> Aes256Gcm {
     Aes256Gcm::new(key.expose().into())
 }
 
-fn open(key: &DumpKey, iv: [u8; 12], aad: &[u8], ct: &[u8], tag: [u8; 16], out: &mut [u8]) -> Result<(), TagMismatch> {
+fn open(
+    key: &DumpKey,
+    iv: [u8; 12],
+    aad: &[u8],
+    ct: &[u8],
+    tag: [u8; 16],
+    out: &mut [u8],
+) -> Result<(), TagMismatch> {
     out.copy_from_slice(ct);
     let r = cipher(key).decrypt_inout_detached(&Nonce::from(iv), aad, out.into(), &Tag::from(tag));
     if r.is_err() {
@@ -44,9 +51,19 @@ fn open(key: &DumpKey, iv: [u8; 12], aad: &[u8], ct: &[u8], tag: [u8; 16], out: 
 }
 
 /// Opens completion data v1 with the dump key.
-pub fn open_completion(key: &DumpKey, compl: &CompletionDataV1<'_>) -> Result<CompletionSecrets, TagMismatch> {
+pub fn open_completion(
+    key: &DumpKey,
+    compl: &CompletionDataV1<'_>,
+) -> Result<CompletionSecrets, TagMismatch> {
     let mut plain = Zeroizing::new([0u8; 176]);
-    open(key, compl.iv(), compl.aad(), compl.ciphertext(), compl.tag(), &mut plain[..])?;
+    open(
+        key,
+        compl.iv(),
+        compl.aad(),
+        compl.ciphertext(),
+        compl.tag(),
+        &mut plain[..],
+    )?;
     let mut nonce = [0u8; 16];
     nonce.copy_from_slice(&plain[..16]);
     let mut k = [0u8; 64];
@@ -59,7 +76,14 @@ pub fn open_completion(key: &DumpKey, compl: &CompletionDataV1<'_>) -> Result<Co
 /// Opens one CPU dump v1 with the dump key and interprets the registers.
 pub fn open_cpu(key: &DumpKey, cpu: &CpuDumpV1<'_>) -> Result<CpuRegisters, TagMismatch> {
     let mut plain = Zeroizing::new([0u8; CPU_CONFIDENTIAL_SIZE]);
-    open(key, cpu.iv(), cpu.aad(), cpu.ciphertext(), cpu.tag(), &mut plain[..])?;
+    open(
+        key,
+        cpu.iv(),
+        cpu.aad(),
+        cpu.ciphertext(),
+        cpu.tag(),
+        &mut plain[..],
+    )?;
     Ok(CpuRegisters::from_confidential(&plain))
 }
 
@@ -72,7 +96,12 @@ fn seal(key: &DumpKey, iv: [u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
 
 /// Builds completion data v1 (the Ultravisor's side): seed and IV in clear, nonce and XTS
 /// key encrypted under the dump key derived from `seed`.
-pub fn seal_completion(key: &DumpKey, seed: &[u8; 64], iv: [u8; 12], secrets: &CompletionSecrets) -> [u8; COMPL_V1_SIZE] {
+pub fn seal_completion(
+    key: &DumpKey,
+    seed: &[u8; 64],
+    iv: [u8; 12],
+    secrets: &CompletionSecrets,
+) -> [u8; COMPL_V1_SIZE] {
     let mut out = [0u8; COMPL_V1_SIZE];
     out[0..4].copy_from_slice(&1u32.to_be_bytes());
     out[4..8].copy_from_slice(&(COMPL_V1_SIZE as u32).to_be_bytes());

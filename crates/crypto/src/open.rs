@@ -3,7 +3,8 @@
 
 use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::{
-    CpuRegisters, FormatError, MemoryBlock, PageCounts, PageSource, PageState, PvDump, Vmcoreinfo, find_vmcoreinfo,
+    CpuRegisters, FormatError, MemoryBlock, PageCounts, PageSource, PageState, PvDump, Vmcoreinfo,
+    find_vmcoreinfo,
 };
 
 use crate::gcm::{open_completion, open_cpu};
@@ -77,7 +78,9 @@ impl std::fmt::Debug for OpenedDump<'_, '_> {
 pub fn check_key(dump: &PvDump<'_>, cck: &Cck) -> Result<(), OpenError> {
     let compl = dump.completion()?;
     let key = DumpKey::derive(cck, &compl.seed());
-    open_completion(&key, &compl).map(drop).map_err(|_| diagnose(dump, &key, compl.offset))
+    open_completion(&key, &compl)
+        .map(drop)
+        .map_err(|_| diagnose(dump, &key, compl.offset))
 }
 
 /// Decides between "wrong key" and "damaged completion data" by trying the CPU notes.
@@ -87,10 +90,16 @@ fn diagnose(dump: &PvDump<'_>, key: &DumpKey, offset: u64) -> OpenError {
         let Ok(v1) = note.dump_v1() else { continue };
         tried += 1;
         if open_cpu(key, &v1).is_ok() {
-            return OpenError::CompletionCorrupted { offset, cpu: note.index };
+            return OpenError::CompletionCorrupted {
+                offset,
+                cpu: note.index,
+            };
         }
     }
-    OpenError::KeyMismatch { offset, cpus_tried: tried }
+    OpenError::KeyMismatch {
+        offset,
+        cpus_tried: tried,
+    }
 }
 
 impl<'d, 'a> OpenedDump<'d, 'a> {
@@ -98,7 +107,8 @@ impl<'d, 'a> OpenedDump<'d, 'a> {
     pub fn open(dump: &'d PvDump<'a>, cck: &Cck) -> Result<Self, OpenError> {
         let compl = dump.completion()?;
         let key = DumpKey::derive(cck, &compl.seed());
-        let secrets = open_completion(&key, &compl).map_err(|_| diagnose(dump, &key, compl.offset))?;
+        let secrets =
+            open_completion(&key, &compl).map_err(|_| diagnose(dump, &key, compl.offset))?;
         let mut cpus = Vec::with_capacity(dump.cpus().len());
         for note in dump.cpus() {
             let v1 = note.dump_v1()?;

@@ -25,25 +25,43 @@ impl<'a> CompletionDataV1<'a> {
         let what = "completion data (section `pv_compl`)";
         let size = section.len() as u64;
         if size < 4 {
-            return Err(FormatError::invalid(what, offset, format!("section is {size} bytes, too small to hold a version")));
+            return Err(FormatError::invalid(
+                what,
+                offset,
+                format!("section is {size} bytes, too small to hold a version"),
+            ));
         }
         let version = be32(section, 0);
         if version != 1 {
             return Err(FormatError::invalid(
                 what,
                 offset,
-                format!("version is {version}; only version 1 is known (a newer Ultravisor may need a newer pvdump)"),
+                format!(
+                    "version is {version}; only version 1 is known (a newer Ultravisor may need a newer pvdump)"
+                ),
             ));
         }
         if size < COMPL_V1_SIZE as u64 {
-            return Err(FormatError::invalid(what, offset, format!("section is {size} bytes, version 1 needs {COMPL_V1_SIZE}")));
+            return Err(FormatError::invalid(
+                what,
+                offset,
+                format!("section is {size} bytes, version 1 needs {COMPL_V1_SIZE}"),
+            ));
         }
         if size > COMPL_MAX_SIZE {
-            return Err(FormatError::invalid(what, offset, format!("section is {size} bytes, more than the {COMPL_MAX_SIZE} allowed")));
+            return Err(FormatError::invalid(
+                what,
+                offset,
+                format!("section is {size} bytes, more than the {COMPL_MAX_SIZE} allowed"),
+            ));
         }
         let len = be32(section, 4);
         if len as usize != COMPL_V1_SIZE {
-            return Err(FormatError::invalid(what, offset + 4, format!("length field is {len}, version 1 requires {COMPL_V1_SIZE}")));
+            return Err(FormatError::invalid(
+                what,
+                offset + 4,
+                format!("length field is {len}, version 1 requires {COMPL_V1_SIZE}"),
+            ));
         }
         let bytes = section
             .get(..COMPL_V1_SIZE)

@@ -110,18 +110,38 @@ impl<'a> ElfCore<'a> {
             expected,
         };
         if data[4] != ELFCLASS64 {
-            return Err(wrong("EI_CLASS", 4, format!("{}", data[4]), "2 (ELFCLASS64)"));
+            return Err(wrong(
+                "EI_CLASS",
+                4,
+                format!("{}", data[4]),
+                "2 (ELFCLASS64)",
+            ));
         }
         if data[5] != ELFDATA2MSB {
-            return Err(wrong("EI_DATA", 5, format!("{}", data[5]), "2 (ELFDATA2MSB, big-endian)"));
+            return Err(wrong(
+                "EI_DATA",
+                5,
+                format!("{}", data[5]),
+                "2 (ELFDATA2MSB, big-endian)",
+            ));
         }
         let header = Elf::parse_header(data)
             .map_err(|e| FormatError::invalid("ELF header", 0, format!("cannot be parsed: {e}")))?;
         if header.e_type != ET_CORE {
-            return Err(wrong("e_type", 16, format!("{}", header.e_type), "4 (ET_CORE)"));
+            return Err(wrong(
+                "e_type",
+                16,
+                format!("{}", header.e_type),
+                "4 (ET_CORE)",
+            ));
         }
         if header.e_machine != EM_S390 {
-            return Err(wrong("e_machine", 18, format!("{}", header.e_machine), "22 (EM_S390)"));
+            return Err(wrong(
+                "e_machine",
+                18,
+                format!("{}", header.e_machine),
+                "22 (EM_S390)",
+            ));
         }
         // e_ehsize is deliberately not checked: QEMU writes 8 (sizeof a pointer).
 
@@ -170,10 +190,14 @@ impl<'a> ElfCore<'a> {
                 format!("e_shentsize is {}, expected 64", h.e_shentsize),
             ));
         }
-        let bytes = slice(self.data, h.e_shoff, SHDR_SIZE as u64, || "section header 0".into())?;
+        let bytes = slice(self.data, h.e_shoff, SHDR_SIZE as u64, || {
+            "section header 0".into()
+        })?;
         let sh: SectionHeader = bytes
             .pread_with(0, ctx())
-            .map_err(|e: goblin::error::Error| FormatError::invalid("section header 0", h.e_shoff, e.to_string()))?;
+            .map_err(|e: goblin::error::Error| {
+                FormatError::invalid("section header 0", h.e_shoff, e.to_string())
+            })?;
         Ok(Some(sh))
     }
 
@@ -193,7 +217,10 @@ impl<'a> ElfCore<'a> {
             return Err(FormatError::invalid(
                 "ELF header",
                 56,
-                format!("{} program headers is more than pvdump supports ({MAX_HEADERS})", self.phnum),
+                format!(
+                    "{} program headers is more than pvdump supports ({MAX_HEADERS})",
+                    self.phnum
+                ),
             ));
         }
         let table = slice(self.data, h.e_phoff, self.phnum * PHDR_SIZE as u64, || {
@@ -203,9 +230,12 @@ impl<'a> ElfCore<'a> {
         for i in 0..self.phnum {
             let off = (i as usize) * PHDR_SIZE;
             let at = h.e_phoff + off as u64;
-            let ph: ProgramHeader = table
-                .pread_with(off, ctx())
-                .map_err(|e: goblin::error::Error| FormatError::invalid(format!("program header {i}"), at, e.to_string()))?;
+            let ph: ProgramHeader =
+                table
+                    .pread_with(off, ctx())
+                    .map_err(|e: goblin::error::Error| {
+                        FormatError::invalid(format!("program header {i}"), at, e.to_string())
+                    })?;
             let what = |t: &str| format!("program header {i} ({t})");
             match ph.p_type {
                 PT_LOAD => {
@@ -213,7 +243,10 @@ impl<'a> ElfCore<'a> {
                         return Err(FormatError::invalid(
                             what("PT_LOAD"),
                             at,
-                            format!("p_filesz {:#x} is larger than p_memsz {:#x}", ph.p_filesz, ph.p_memsz),
+                            format!(
+                                "p_filesz {:#x} is larger than p_memsz {:#x}",
+                                ph.p_filesz, ph.p_memsz
+                            ),
                         ));
                     }
                     if ph.p_paddr.checked_add(ph.p_memsz).is_none() {
@@ -228,7 +261,10 @@ impl<'a> ElfCore<'a> {
                     }
                     if ph.p_filesz > 0 {
                         slice(self.data, ph.p_offset, ph.p_filesz, || {
-                            format!("memory of program header {i} (PT_LOAD, guest address {:#x})", ph.p_paddr)
+                            format!(
+                                "memory of program header {i} (PT_LOAD, guest address {:#x})",
+                                ph.p_paddr
+                            )
                         })?;
                     }
                     if ph.p_memsz == 0 {
@@ -245,7 +281,9 @@ impl<'a> ElfCore<'a> {
                     });
                 }
                 PT_NOTE => {
-                    slice(self.data, ph.p_offset, ph.p_filesz, || format!("notes of program header {i} (PT_NOTE)"))?;
+                    slice(self.data, ph.p_offset, ph.p_filesz, || {
+                        format!("notes of program header {i} (PT_NOTE)")
+                    })?;
                     self.notes.push(NoteSegment {
                         phdr_index: i as u32,
                         file_offset: ph.p_offset,
@@ -285,7 +323,10 @@ impl<'a> ElfCore<'a> {
             return Err(FormatError::invalid(
                 "ELF header",
                 60,
-                format!("{} section headers is more than pvdump supports ({MAX_HEADERS})", self.shnum),
+                format!(
+                    "{} section headers is more than pvdump supports ({MAX_HEADERS})",
+                    self.shnum
+                ),
             ));
         }
         let table = slice(self.data, h.e_shoff, self.shnum * SHDR_SIZE as u64, || {
@@ -299,14 +340,23 @@ impl<'a> ElfCore<'a> {
             return Err(FormatError::invalid(
                 "ELF header",
                 62,
-                format!("e_shstrndx {strndx} is not below the number of sections ({})", self.shnum),
+                format!(
+                    "e_shstrndx {strndx} is not below the number of sections ({})",
+                    self.shnum
+                ),
             ));
         }
         let read = |i: u64| -> Result<SectionHeader> {
             let off = (i as usize) * SHDR_SIZE;
             table
                 .pread_with(off, ctx())
-                .map_err(|e: goblin::error::Error| FormatError::invalid(format!("section header {i}"), h.e_shoff + off as u64, e.to_string()))
+                .map_err(|e: goblin::error::Error| {
+                    FormatError::invalid(
+                        format!("section header {i}"),
+                        h.e_shoff + off as u64,
+                        e.to_string(),
+                    )
+                })
         };
         let strtab_sh = read(strndx)?;
         let strtab_hdr_off = h.e_shoff + strndx * SHDR_SIZE as u64;
@@ -314,7 +364,10 @@ impl<'a> ElfCore<'a> {
             return Err(FormatError::invalid(
                 format!("section header {strndx} (string table)"),
                 strtab_hdr_off,
-                format!("sh_size {:#x} is larger than the {MAX_STRTAB} bytes pvdump accepts", strtab_sh.sh_size),
+                format!(
+                    "sh_size {:#x} is larger than the {MAX_STRTAB} bytes pvdump accepts",
+                    strtab_sh.sh_size
+                ),
             ));
         }
         let strtab = slice(self.data, strtab_sh.sh_offset, strtab_sh.sh_size, || {
@@ -327,7 +380,11 @@ impl<'a> ElfCore<'a> {
                 return Err(FormatError::invalid(
                     format!("section header {i}"),
                     hdr_off,
-                    format!("sh_name {:#x} points past the string table ({:#x} bytes)", sh.sh_name, strtab.len()),
+                    format!(
+                        "sh_name {:#x} points past the string table ({:#x} bytes)",
+                        sh.sh_name,
+                        strtab.len()
+                    ),
                 ));
             };
             let name_len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
@@ -389,7 +446,9 @@ impl<'a> ElfCore<'a> {
 
     /// The bytes of a section, bounds-checked.
     pub fn section_data(&self, s: &Section) -> Result<&'a [u8]> {
-        slice(self.data, s.file_offset, s.size, || format!("data of section {} (`{}`)", s.index, s.name))
+        slice(self.data, s.file_offset, s.size, || {
+            format!("data of section {} (`{}`)", s.index, s.name)
+        })
     }
 
     /// Iterates over every note of every PT_NOTE segment, in file order.
@@ -432,7 +491,9 @@ impl<'a> NoteIter<'a> {
         let at = self.pos;
         let seg = self.phdr_index;
         let remaining = self.end - at;
-        let bad = |problem: String| FormatError::invalid(format!("note header in PT_NOTE segment {seg}"), at, problem);
+        let bad = |problem: String| {
+            FormatError::invalid(format!("note header in PT_NOTE segment {seg}"), at, problem)
+        };
         if remaining < NHDR_SIZE {
             return Err(bad(format!(
                 "only {remaining} bytes left in the segment, a note header needs {NHDR_SIZE}"

@@ -72,7 +72,11 @@ fn hex16(b: &[u8; 16]) -> String {
 impl FormatError {
     /// A read of guest memory outside every PT_LOAD (a caller bug or a lying header).
     pub fn invalid_read(paddr: u64) -> Self {
-        FormatError::invalid("guest memory", 0, format!("guest address {paddr:#x} is not inside any PT_LOAD"))
+        FormatError::invalid(
+            "guest memory",
+            0,
+            format!("guest address {paddr:#x} is not inside any PT_LOAD"),
+        )
     }
 
     pub fn invalid(what: impl Into<String>, offset: u64, problem: impl Into<String>) -> Self {

@@ -90,7 +90,9 @@ pub fn find_vmcoreinfo<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcorei
 }
 
 fn via_os_info<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcoreinfo>> {
-    let Some(addr) = read_u64(src, LC_OS_INFO)? else { return Ok(None) };
+    let Some(addr) = read_u64(src, LC_OS_INFO)? else {
+        return Ok(None);
+    };
     if addr == 0 || addr % 0x1000 != 0 {
         return Ok(None);
     }
@@ -119,7 +121,9 @@ fn via_os_info<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcoreinfo>> {
 }
 
 fn via_lowcore_note<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcoreinfo>> {
-    let Some(note) = read_u64(src, LC_VMCORE_INFO)? else { return Ok(None) };
+    let Some(note) = read_u64(src, LC_VMCORE_INFO)? else {
+        return Ok(None);
+    };
     if note == 0 {
         return Ok(None);
     }
@@ -136,7 +140,9 @@ fn via_lowcore_note<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcoreinfo
     if !read_phys(src, note + 12, &mut name)? || !name.starts_with(b"VMCOREINFO\0") {
         return Ok(None);
     }
-    let Some(text_addr) = note.checked_add(24) else { return Ok(None) };
+    let Some(text_addr) = note.checked_add(24) else {
+        return Ok(None);
+    };
     let mut text = vec![0u8; descsz as usize];
     if !read_phys(src, text_addr, &mut text)? {
         return Ok(None);

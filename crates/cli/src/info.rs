@@ -1,0 +1,164 @@
+//! `pvdump info`.
+
+use pvdump_crypto::OpenedDump;
+use pvdump_format::{ElfCore, PvDump};
+use serde_json::{Value, json};
+
+use crate::args::InfoArgs;
+use crate::exit::Failure;
+use crate::input::{Input, read_key};
+
+fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+pub fn run(args: &InfoArgs) -> Result<(), Failure> {
+    let cck = args.key.key.as_deref().map(read_key).transpose()?;
+    let input = Input::open(&args.dump)?;
+    let ctx = || format!("{}", args.dump.display());
+    let core = ElfCore::parse(input.bytes()).map_err(|e| Failure::from(e).context(ctx()))?;
+    let mut j = json!({
+        "file": args.dump.display().to_string(),
+        "file_size": input.bytes().len(),
+        "elf": {
+            "e_phoff": core.header().e_phoff,
+            "e_shoff": core.header().e_shoff,
+            "e_ehsize": core.header().e_ehsize,
+            "program_headers": core.phnum(),
+            "section_headers": core.shnum(),
+            "note_segments": core.note_segments().len(),
+        },
+        "memory": core.loads().iter().map(|l| json!({
+            "paddr": hex(l.paddr), "size": l.memsz, "file_offset": hex(l.file_offset), "file_size": l.filesz,
+        })).collect::<Vec<_>>(),
+        "memory_bytes": core.loads().iter().map(|l| l.memsz).sum::<u64>(),
+    });
+    let dump = PvDump::from_core(core).map_err(|e| Failure::from(e).context(ctx()))?;
+    let compl = dump
+        .completion()
+        .map_err(|e| Failure::from(e).context(ctx()))?;
+    let counts = dump
+        .page_counts()
+        .map_err(|e| Failure::from(e).context(ctx()))?;
+    j["pv"] = json!({
+        "cpus": dump.cpus().len(),
+        "cpu_note_sizes": dump.cpus().iter().map(|c| c.desc.len()).collect::<Vec<_>>(),
+        "pv_compl": { "offset": hex(dump.completion_section().file_offset), "size": dump.completion_section().size, "version": compl.version() },
+        "pv_mem_meta": { "offset": hex(dump.mem_meta_section().file_offset), "size": dump.mem_meta_section().size },
+        "pages": { "encrypted": counts.encrypted, "zero": counts.zero, "shared": counts.shared, "mapped_flag": counts.mapped_flag, "unbacked": counts.unbacked, "invalid": 0 },
+    });
+    if let Some(cck) = cck {
+        let opened = OpenedDump::open(&dump, &cck).map_err(|e| Failure::from(e).context(ctx()))?;
+        let vmci = opened.vmcoreinfo()?;
+        j["key"] = json!("matches");
+        j["cpus"] = Value::Array(
+            opened
+                .cpus()
+                .iter()
+                .map(|c| {
+                    json!({
+                        "cpu": c.index,
+                        "qemu_pid": c.qemu_pid,
+                        "psw": [hex(c.regs.psw[0]), hex(c.regs.psw[1])],
+                        "prefix": hex(u64::from(c.regs.prefix)),
+                        "has_osii": c.regs.has_osii,
+                    })
+                })
+                .collect(),
+        );
+        j["vmcoreinfo"] = match &vmci {
+            Some(v) => json!({
+                "found": true,
+                "source": match v.source {
+                    pvdump_format::VmcoreinfoSource::OsInfo { .. } => "os_info (lowcore 0xe18)",
+                    pvdump_format::VmcoreinfoSource::LowcoreNote { .. } => "note pointer (lowcore 0xe0c)",
+                },
+                "paddr": hex(v.paddr),
+                "size": v.text.len(),
+                "osrelease": v.osrelease(),
+                "crashtime": v.crashtime(),
+            }),
+            None => json!({ "found": false }),
+        };
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+    } else {
+        print_text(&j);
+    }
+    Ok(())
+}
+
+fn print_text(j: &Value) {
+    println!(
+        "File:            {} ({} bytes)",
+        j["file"].as_str().unwrap_or(""),
+        j["file_size"]
+    );
+    println!(
+        "ELF:             s390x big-endian core, {} program headers, {} section headers, e_ehsize {}",
+        j["elf"]["program_headers"], j["elf"]["section_headers"], j["elf"]["e_ehsize"]
+    );
+    println!(
+        "Memory:          {} MiB",
+        j["memory_bytes"].as_u64().unwrap_or(0) >> 20
+    );
+    for m in j["memory"].as_array().into_iter().flatten() {
+        println!(
+            "  block          guest {} size {:#x} at file offset {}",
+            m["paddr"].as_str().unwrap_or(""),
+            m["size"].as_u64().unwrap_or(0),
+            m["file_offset"].as_str().unwrap_or("")
+        );
+    }
+    let pv = &j["pv"];
+    println!("Protected Virtualization dump:");
+    println!("  CPUs           {}", pv["cpus"]);
+    println!(
+        "  pv_compl       version {}, {} bytes at {}",
+        pv["pv_compl"]["version"],
+        pv["pv_compl"]["size"],
+        pv["pv_compl"]["offset"].as_str().unwrap_or("")
+    );
+    println!(
+        "  pv_mem_meta    {} bytes at {}",
+        pv["pv_mem_meta"]["size"],
+        pv["pv_mem_meta"]["offset"].as_str().unwrap_or("")
+    );
+    let p = &pv["pages"];
+    println!(
+        "  pages          {} encrypted, {} zero, {} shared, {} invalid ({} with the mapped flag)",
+        p["encrypted"], p["zero"], p["shared"], p["invalid"], p["mapped_flag"]
+    );
+    if j.get("key").is_none() {
+        println!("Key:             not given (use --key to verify it and show registers)");
+        return;
+    }
+    println!("Key:             matches this dump");
+    for c in j["cpus"].as_array().into_iter().flatten() {
+        println!(
+            "  CPU {:<3}        PSW {} {}  prefix {}{}",
+            c["cpu"],
+            c["psw"][0].as_str().unwrap_or(""),
+            c["psw"][1].as_str().unwrap_or(""),
+            c["prefix"].as_str().unwrap_or(""),
+            if c["has_osii"].as_bool() == Some(true) {
+                "  (has_osii: partial instruction results)"
+            } else {
+                ""
+            }
+        );
+    }
+    let v = &j["vmcoreinfo"];
+    if v["found"].as_bool() == Some(true) {
+        println!(
+            "VMCOREINFO:      {} bytes at {} via {}; kernel {}",
+            v["size"],
+            v["paddr"].as_str().unwrap_or(""),
+            v["source"].as_str().unwrap_or(""),
+            v["osrelease"].as_str().unwrap_or("unknown")
+        );
+    } else {
+        println!("VMCOREINFO:      not found in guest memory");
+    }
+}

@@ -1,0 +1,36 @@
+//! Writer errors.
+
+use std::path::PathBuf;
+
+use pvdump_format::FormatError;
+
+/// Why writing an output failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// An I/O error on the output (or a pipe closed, or a disk full).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The destination exists and `force` was not given.
+    #[error("{} already exists; pass --force to replace it", path.display())]
+    OutputExists { path: PathBuf },
+    /// The input went bad while it was being read.
+    #[error(transparent)]
+    Source(#[from] FormatError),
+    /// Stopped by the caller (e.g. Ctrl-C).
+    #[error("interrupted")]
+    Cancelled,
+}
+
+impl WriteError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        WriteError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
