@@ -36,10 +36,10 @@ pub fn run(args: &DecryptArgs) -> Result<(), Failure> {
     let pool = thread_pool(args.threads)?;
     let cck = read_key(&args.key)?;
     let input = Input::open(&args.dump)?;
-    let dump = PvDump::parse(input.bytes())
-        .map_err(|e| Failure::from(e).context(format!("{}", args.dump.display())))?;
-    let opened = OpenedDump::open(&dump, &cck)
-        .map_err(|e| Failure::from(e).context(format!("{}", args.dump.display())))?;
+    let dump =
+        PvDump::parse(input.bytes()).map_err(|e| Failure::from(e).context(format!("{}", args.dump.display())))?;
+    let opened =
+        OpenedDump::open(&dump, &cck).map_err(|e| Failure::from(e).context(format!("{}", args.dump.display())))?;
     drop(cck);
     for cpu in opened.cpus().iter().filter(|c| c.regs.has_osii) {
         eprintln!(
@@ -118,12 +118,8 @@ pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Failure>
         Some(n) => b = b.num_threads(n),
         None => {}
     }
-    b.build().map_err(|e| {
-        Failure::new(
-            Code::Io,
-            anyhow::anyhow!("cannot start worker threads: {e}"),
-        )
-    })
+    b.build()
+        .map_err(|e| Failure::new(Code::Io, anyhow::anyhow!("cannot start worker threads: {e}")))
 }
 
 /// Standard output as a plain file handle (a duplicate of fd 1): no line buffering, no

@@ -34,12 +34,8 @@ pub fn run(args: &InfoArgs) -> Result<(), Failure> {
         "memory_bytes": core.loads().iter().map(|l| l.memsz).sum::<u64>(),
     });
     let dump = PvDump::from_core(core).map_err(|e| Failure::from(e).context(ctx()))?;
-    let compl = dump
-        .completion()
-        .map_err(|e| Failure::from(e).context(ctx()))?;
-    let counts = dump
-        .page_counts()
-        .map_err(|e| Failure::from(e).context(ctx()))?;
+    let compl = dump.completion().map_err(|e| Failure::from(e).context(ctx()))?;
+    let counts = dump.page_counts().map_err(|e| Failure::from(e).context(ctx()))?;
     j["pv"] = json!({
         "cpus": dump.cpus().len(),
         "cpu_note_sizes": dump.cpus().iter().map(|c| c.desc.len()).collect::<Vec<_>>(),
@@ -99,10 +95,7 @@ fn print_text(j: &Value) {
         "ELF:             s390x big-endian core, {} program headers, {} section headers, e_ehsize {}",
         j["elf"]["program_headers"], j["elf"]["section_headers"], j["elf"]["e_ehsize"]
     );
-    println!(
-        "Memory:          {} MiB",
-        j["memory_bytes"].as_u64().unwrap_or(0) >> 20
-    );
+    println!("Memory:          {} MiB", j["memory_bytes"].as_u64().unwrap_or(0) >> 20);
     for m in j["memory"].as_array().into_iter().flatten() {
         println!(
             "  block          guest {} size {:#x} at file offset {}",

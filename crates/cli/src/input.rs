@@ -14,13 +14,9 @@ const MAX_KEY_FILE: u64 = 4096;
 /// Reads and parses a key file; every problem is exit code 2.
 pub fn read_key(path: &Path) -> Result<Cck, Failure> {
     let ctx = || format!("key file {}", path.display());
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Failure::new(Code::Usage, anyhow::Error::new(e).context(ctx())))?;
+    let meta = std::fs::metadata(path).map_err(|e| Failure::new(Code::Usage, anyhow::Error::new(e).context(ctx())))?;
     if meta.is_dir() {
-        return Err(Failure::usage(format!(
-            "{}: is a directory, not a key file",
-            ctx()
-        )));
+        return Err(Failure::usage(format!("{}: is a directory, not a key file", ctx())));
     }
     if meta.len() > MAX_KEY_FILE {
         return Err(Failure::usage(format!(
@@ -30,8 +26,7 @@ pub fn read_key(path: &Path) -> Result<Cck, Failure> {
         )));
     }
     warn_if_shared(path, &meta);
-    let mut bytes = std::fs::read(path)
-        .map_err(|e| Failure::new(Code::Usage, anyhow::Error::new(e).context(ctx())))?;
+    let mut bytes = std::fs::read(path).map_err(|e| Failure::new(Code::Usage, anyhow::Error::new(e).context(ctx())))?;
     let r = Cck::from_key_file(&bytes).map_err(|e| Failure::from(e).context(ctx()));
     zeroize_vec(&mut bytes);
     r
@@ -63,8 +58,7 @@ pub struct Input {
 
 impl Input {
     pub fn open(path: &Path) -> Result<Input, Failure> {
-        let file = File::open(path)
-            .map_err(|e| Failure::io(format!("cannot open dump {}", path.display()), e))?;
+        let file = File::open(path).map_err(|e| Failure::io(format!("cannot open dump {}", path.display()), e))?;
         let meta = file
             .metadata()
             .map_err(|e| Failure::io(format!("cannot stat dump {}", path.display()), e))?;
@@ -79,8 +73,8 @@ impl Input {
         }
         // SAFETY: the map is read-only. If another process truncates the file while it is
         // mapped, reads past the new end fault (SIGBUS); see docs/ARCHITECTURE.md.
-        let map = unsafe { Mmap::map(&file) }
-            .map_err(|e| Failure::io(format!("cannot map dump {}", path.display()), e))?;
+        let map =
+            unsafe { Mmap::map(&file) }.map_err(|e| Failure::io(format!("cannot map dump {}", path.display()), e))?;
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Sequential);
         Ok(Input { map: Some(map) })

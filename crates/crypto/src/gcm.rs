@@ -33,14 +33,7 @@ fn cipher(key: &DumpKey) -> Aes256Gcm {
     Aes256Gcm::new(key.expose().into())
 }
 
-fn open(
-    key: &DumpKey,
-    iv: [u8; 12],
-    aad: &[u8],
-    ct: &[u8],
-    tag: [u8; 16],
-    out: &mut [u8],
-) -> Result<(), TagMismatch> {
+fn open(key: &DumpKey, iv: [u8; 12], aad: &[u8], ct: &[u8], tag: [u8; 16], out: &mut [u8]) -> Result<(), TagMismatch> {
     out.copy_from_slice(ct);
     let r = cipher(key).decrypt_inout_detached(&Nonce::from(iv), aad, out.into(), &Tag::from(tag));
     if r.is_err() {
@@ -51,10 +44,7 @@ fn open(
 }
 
 /// Opens completion data v1 with the dump key.
-pub fn open_completion(
-    key: &DumpKey,
-    compl: &CompletionDataV1<'_>,
-) -> Result<CompletionSecrets, TagMismatch> {
+pub fn open_completion(key: &DumpKey, compl: &CompletionDataV1<'_>) -> Result<CompletionSecrets, TagMismatch> {
     let mut plain = Zeroizing::new([0u8; 176]);
     open(
         key,
@@ -76,14 +66,7 @@ pub fn open_completion(
 /// Opens one CPU dump v1 with the dump key and interprets the registers.
 pub fn open_cpu(key: &DumpKey, cpu: &CpuDumpV1<'_>) -> Result<CpuRegisters, TagMismatch> {
     let mut plain = Zeroizing::new([0u8; CPU_CONFIDENTIAL_SIZE]);
-    open(
-        key,
-        cpu.iv(),
-        cpu.aad(),
-        cpu.ciphertext(),
-        cpu.tag(),
-        &mut plain[..],
-    )?;
+    open(key, cpu.iv(), cpu.aad(), cpu.ciphertext(), cpu.tag(), &mut plain[..])?;
     Ok(CpuRegisters::from_confidential(&plain))
 }
 

@@ -89,9 +89,7 @@ impl Cck {
             .unwrap_or(contents);
         if !trimmed.is_empty() && trimmed.iter().all(u8::is_ascii_hexdigit) {
             if trimmed.len() != 64 {
-                return Err(KeyFileError::WrongHexLength {
-                    digits: trimmed.len(),
-                });
+                return Err(KeyFileError::WrongHexLength { digits: trimmed.len() });
             }
             let mut key = [0u8; 32];
             for (i, pair) in trimmed.chunks_exact(2).enumerate() {
@@ -133,30 +131,20 @@ mod tests {
         let hex = "07".repeat(32);
         assert_eq!(Cck::from_key_file(hex.as_bytes()).unwrap().expose(), &raw);
         assert_eq!(
-            Cck::from_key_file(format!("{hex}\n").as_bytes())
-                .unwrap()
-                .expose(),
+            Cck::from_key_file(format!("{hex}\n").as_bytes()).unwrap().expose(),
             &raw
         );
         assert_eq!(
-            Cck::from_key_file(format!("{hex}\r\n").as_bytes())
-                .unwrap()
-                .expose(),
+            Cck::from_key_file(format!("{hex}\r\n").as_bytes()).unwrap().expose(),
             &raw
         );
         assert_eq!(Cck::from_key_file(b"").err(), Some(KeyFileError::Empty));
-        assert_eq!(
-            Cck::from_key_file(&[1u8; 16]).err(),
-            Some(KeyFileError::WrongSize(16))
-        );
+        assert_eq!(Cck::from_key_file(&[1u8; 16]).err(), Some(KeyFileError::WrongSize(16)));
         assert_eq!(
             Cck::from_key_file("ab".repeat(15).as_bytes()).err(),
             Some(KeyFileError::WrongHexLength { digits: 30 })
         );
-        assert_eq!(
-            Cck::from_key_file(&[1u8; 33]).err(),
-            Some(KeyFileError::WrongSize(33))
-        );
+        assert_eq!(Cck::from_key_file(&[1u8; 33]).err(), Some(KeyFileError::WrongSize(33)));
     }
 
     #[test]

@@ -14,9 +14,7 @@ mod keys;
 mod open;
 mod xts;
 
-pub use gcm::{
-    CompletionSecrets, TagMismatch, open_completion, open_cpu, seal_completion, seal_cpu,
-};
+pub use gcm::{CompletionSecrets, TagMismatch, open_completion, open_cpu, seal_completion, seal_cpu};
 pub use keys::{Cck, DumpKey, KeyFileError, XtsKey};
 pub use open::{Cpu, OpenError, OpenedDump, check_key};
 pub use xts::{PAGE, PageCipher};

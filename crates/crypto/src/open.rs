@@ -3,8 +3,7 @@
 
 use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::{
-    CpuRegisters, FormatError, MemoryBlock, PageCounts, PageSource, PageState, PvDump, Vmcoreinfo,
-    find_vmcoreinfo,
+    CpuRegisters, FormatError, MemoryBlock, PageCounts, PageSource, PageState, PvDump, Vmcoreinfo, find_vmcoreinfo,
 };
 
 use crate::gcm::{open_completion, open_cpu};
@@ -107,8 +106,7 @@ impl<'d, 'a> OpenedDump<'d, 'a> {
     pub fn open(dump: &'d PvDump<'a>, cck: &Cck) -> Result<Self, OpenError> {
         let compl = dump.completion()?;
         let key = DumpKey::derive(cck, &compl.seed());
-        let secrets =
-            open_completion(&key, &compl).map_err(|_| diagnose(dump, &key, compl.offset))?;
+        let secrets = open_completion(&key, &compl).map_err(|_| diagnose(dump, &key, compl.offset))?;
         let mut cpus = Vec::with_capacity(dump.cpus().len());
         for note in dump.cpus() {
             let v1 = note.dump_v1()?;

@@ -13,10 +13,7 @@ fn reference_dirs() -> Vec<PathBuf> {
     let dir = root.join("fixtures/reference");
     let Ok(rd) = std::fs::read_dir(&dir) else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI=true but the reference fixtures are missing at {}",
-                dir.display()
-            );
+            panic!("CI=true but the reference fixtures are missing at {}", dir.display());
         }
         eprintln!(
             "\n!!!!! SKIPPED: reference fixtures not found at {} (set PVDUMP_SHARED) !!!!!\n",
@@ -35,27 +32,18 @@ fn reference_dirs() -> Vec<PathBuf> {
 }
 
 fn hex32<const N: usize>(v: &serde_json::Value) -> [u8; N] {
-    hex::decode(v.as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap()
+    hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
 }
 
 #[test]
 fn hkdf_gcm_match_manifest_secrets() {
     for dir in reference_dirs() {
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
         let s = &m["secrets"];
         let data = std::fs::read(dir.join("pvdump.elf")).unwrap();
         let dump = PvDump::parse(&data).unwrap();
         let compl = dump.completion().unwrap();
-        assert_eq!(
-            compl.seed(),
-            hex32::<64>(&s["hkdf_seed"]),
-            "{}",
-            dir.display()
-        );
+        assert_eq!(compl.seed(), hex32::<64>(&s["hkdf_seed"]), "{}", dir.display());
         assert_eq!(compl.iv(), hex32::<12>(&s["compl_iv"]));
         let cck = Cck::from_key_file(&std::fs::read(dir.join("cck.bin")).unwrap()).unwrap();
         assert_eq!(cck.expose(), &hex32::<32>(&s["cck"]));
@@ -76,8 +64,7 @@ fn hkdf_gcm_match_manifest_secrets() {
 fn fast_xts_matches_xts_mode_on_reference_pages() {
     use aes::cipher::KeyInit;
     for dir in reference_dirs() {
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
         let key = XtsKey::from_bytes(hex32::<64>(&m["secrets"]["xts_key"]));
         let nonce = hex32::<16>(&m["secrets"]["tweak_nonce"]);
         let fast = PageCipher::new(&key, nonce);
@@ -90,8 +77,7 @@ fn fast_xts_matches_xts_mode_on_reference_pages() {
         let load = dump.loads()[0];
         let mut checked = 0;
         for pfn in 0..load.filesz / 4096 {
-            if let pvdump_format::PageState::Encrypted { component } = dump.page_state(pfn).unwrap()
-            {
+            if let pvdump_format::PageState::Encrypted { component } = dump.page_state(pfn).unwrap() {
                 let src = dump.page_bytes(&load, pfn).unwrap();
                 let mut a: [u8; 4096] = src.try_into().unwrap();
                 let mut b = a;
@@ -120,8 +106,7 @@ fn opened_dump_reproduces_expected_memory() {
         let mut zero = vec![false; expected.len() / 4096];
         opened.read_pages(0, &mut mem, &mut zero).unwrap();
         assert!(mem == expected, "memory of {} differs", dir.display());
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
         let pages = &m["memory"]["pages"];
         let c = opened.page_counts();
         assert_eq!(c.encrypted, pages["encrypted"].as_u64().unwrap());

@@ -36,9 +36,7 @@ impl<'a> CompletionDataV1<'a> {
             return Err(FormatError::invalid(
                 what,
                 offset,
-                format!(
-                    "version is {version}; only version 1 is known (a newer Ultravisor may need a newer pvdump)"
-                ),
+                format!("version is {version}; only version 1 is known (a newer Ultravisor may need a newer pvdump)"),
             ));
         }
         if size < COMPL_V1_SIZE as u64 {

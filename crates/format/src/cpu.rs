@@ -30,9 +30,7 @@ impl<'a> CpuDumpV1<'a> {
             return Err(FormatError::invalid(
                 what(),
                 offset,
-                format!(
-                    "n_descsz is {size}, expected {CPU_DUMP_V1_SIZE}..={CPU_DUMP_MAX_SIZE}{hint}"
-                ),
+                format!("n_descsz is {size}, expected {CPU_DUMP_V1_SIZE}..={CPU_DUMP_MAX_SIZE}{hint}"),
             ));
         }
         let version = be32(desc, 0);
@@ -134,12 +132,7 @@ impl CpuRegisters {
         r.timer = be64(area, O_TIMER);
         r.todcmp = be64(area, O_TODCMP);
         // The GS block in the note is {0, gsd, gssm, gs_epl_a}: the 8 bytes at 1408 are zero.
-        r.gs_cb = [
-            0,
-            be64(area, O_GS + 8),
-            be64(area, O_GS + 16),
-            be64(area, O_GS + 24),
-        ];
+        r.gs_cb = [0, be64(area, O_GS + 8), be64(area, O_GS + 16), be64(area, O_GS + 24)];
         r.has_osii = be16(area, O_FLAGS) & DUMP_FLAG_HAS_OSII != 0;
         r
     }

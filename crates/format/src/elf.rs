@@ -110,12 +110,7 @@ impl<'a> ElfCore<'a> {
             expected,
         };
         if data[4] != ELFCLASS64 {
-            return Err(wrong(
-                "EI_CLASS",
-                4,
-                format!("{}", data[4]),
-                "2 (ELFCLASS64)",
-            ));
+            return Err(wrong("EI_CLASS", 4, format!("{}", data[4]), "2 (ELFCLASS64)"));
         }
         if data[5] != ELFDATA2MSB {
             return Err(wrong(
@@ -128,20 +123,10 @@ impl<'a> ElfCore<'a> {
         let header = Elf::parse_header(data)
             .map_err(|e| FormatError::invalid("ELF header", 0, format!("cannot be parsed: {e}")))?;
         if header.e_type != ET_CORE {
-            return Err(wrong(
-                "e_type",
-                16,
-                format!("{}", header.e_type),
-                "4 (ET_CORE)",
-            ));
+            return Err(wrong("e_type", 16, format!("{}", header.e_type), "4 (ET_CORE)"));
         }
         if header.e_machine != EM_S390 {
-            return Err(wrong(
-                "e_machine",
-                18,
-                format!("{}", header.e_machine),
-                "22 (EM_S390)",
-            ));
+            return Err(wrong("e_machine", 18, format!("{}", header.e_machine), "22 (EM_S390)"));
         }
         // e_ehsize is deliberately not checked: QEMU writes 8 (sizeof a pointer).
 
@@ -190,14 +175,10 @@ impl<'a> ElfCore<'a> {
                 format!("e_shentsize is {}, expected 64", h.e_shentsize),
             ));
         }
-        let bytes = slice(self.data, h.e_shoff, SHDR_SIZE as u64, || {
-            "section header 0".into()
-        })?;
+        let bytes = slice(self.data, h.e_shoff, SHDR_SIZE as u64, || "section header 0".into())?;
         let sh: SectionHeader = bytes
             .pread_with(0, ctx())
-            .map_err(|e: goblin::error::Error| {
-                FormatError::invalid("section header 0", h.e_shoff, e.to_string())
-            })?;
+            .map_err(|e: goblin::error::Error| FormatError::invalid("section header 0", h.e_shoff, e.to_string()))?;
         Ok(Some(sh))
     }
 
@@ -230,12 +211,9 @@ impl<'a> ElfCore<'a> {
         for i in 0..self.phnum {
             let off = (i as usize) * PHDR_SIZE;
             let at = h.e_phoff + off as u64;
-            let ph: ProgramHeader =
-                table
-                    .pread_with(off, ctx())
-                    .map_err(|e: goblin::error::Error| {
-                        FormatError::invalid(format!("program header {i}"), at, e.to_string())
-                    })?;
+            let ph: ProgramHeader = table.pread_with(off, ctx()).map_err(|e: goblin::error::Error| {
+                FormatError::invalid(format!("program header {i}"), at, e.to_string())
+            })?;
             let what = |t: &str| format!("program header {i} ({t})");
             match ph.p_type {
                 PT_LOAD => {
@@ -243,10 +221,7 @@ impl<'a> ElfCore<'a> {
                         return Err(FormatError::invalid(
                             what("PT_LOAD"),
                             at,
-                            format!(
-                                "p_filesz {:#x} is larger than p_memsz {:#x}",
-                                ph.p_filesz, ph.p_memsz
-                            ),
+                            format!("p_filesz {:#x} is larger than p_memsz {:#x}", ph.p_filesz, ph.p_memsz),
                         ));
                     }
                     if ph.p_paddr.checked_add(ph.p_memsz).is_none() {
@@ -348,15 +323,9 @@ impl<'a> ElfCore<'a> {
         }
         let read = |i: u64| -> Result<SectionHeader> {
             let off = (i as usize) * SHDR_SIZE;
-            table
-                .pread_with(off, ctx())
-                .map_err(|e: goblin::error::Error| {
-                    FormatError::invalid(
-                        format!("section header {i}"),
-                        h.e_shoff + off as u64,
-                        e.to_string(),
-                    )
-                })
+            table.pread_with(off, ctx()).map_err(|e: goblin::error::Error| {
+                FormatError::invalid(format!("section header {i}"), h.e_shoff + off as u64, e.to_string())
+            })
         };
         let strtab_sh = read(strndx)?;
         let strtab_hdr_off = h.e_shoff + strndx * SHDR_SIZE as u64;
@@ -491,9 +460,7 @@ impl<'a> NoteIter<'a> {
         let at = self.pos;
         let seg = self.phdr_index;
         let remaining = self.end - at;
-        let bad = |problem: String| {
-            FormatError::invalid(format!("note header in PT_NOTE segment {seg}"), at, problem)
-        };
+        let bad = |problem: String| FormatError::invalid(format!("note header in PT_NOTE segment {seg}"), at, problem);
         if remaining < NHDR_SIZE {
             return Err(bad(format!(
                 "only {remaining} bytes left in the segment, a note header needs {NHDR_SIZE}"

@@ -36,11 +36,7 @@ pub enum FormatError {
     },
     /// A value inside a structure is impossible or unsupported.
     #[error("{what} at file offset {offset:#x}: {problem}")]
-    Invalid {
-        what: String,
-        offset: u64,
-        problem: String,
-    },
+    Invalid { what: String, offset: u64, problem: String },
     /// The ELF has no `pv_compl` section, so it is no encrypted PV dump.
     #[error(
         "not an encrypted Protected Virtualization dump: the ELF has no `pv_compl` section. \

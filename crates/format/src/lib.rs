@@ -29,9 +29,7 @@ pub use compl::CompletionDataV1;
 pub use cpu::{CpuDumpV1, CpuRegisters, DUMP_FLAG_HAS_OSII};
 pub use elf::{ElfCore, LoadSegment, MAX_HEADERS, Note, NoteSegment, Section};
 pub use error::{FormatError, Result};
-pub use page::{
-    FLAG_MAPPED, FLAG_RESERVED, FLAG_SHARED, FLAG_ZERO, InvalidPageState, PageCounts, PageState,
-};
+pub use page::{FLAG_MAPPED, FLAG_RESERVED, FLAG_SHARED, FLAG_ZERO, InvalidPageState, PageCounts, PageState};
 pub use pv::{PvCpuNote, PvDump};
 pub use source::{MemoryBlock, PageSource, read_phys};
 pub use vmcoreinfo::{Vmcoreinfo, VmcoreinfoSource, find_vmcoreinfo};

@@ -39,9 +39,7 @@ impl PageState {
     /// Classifies one 16-byte tweak component exactly as the Ultravisor defines it.
     pub fn classify(component: &[u8; 16]) -> Result<PageState, InvalidPageState> {
         if component[..4] != SPECIAL_INDICATOR {
-            return Ok(PageState::Encrypted {
-                component: *component,
-            });
+            return Ok(PageState::Encrypted { component: *component });
         }
         let flags = component[15];
         if component[14] != 0 {

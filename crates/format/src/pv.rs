@@ -48,10 +48,7 @@ impl<'a> PvDump<'a> {
 
     /// Checks the PV sections, memory layout and CPU notes of an already parsed ELF core.
     pub fn from_core(core: ElfCore<'a>) -> Result<Self> {
-        let compl = core
-            .section(SECTION_PV_COMPL)
-            .cloned()
-            .ok_or(FormatError::NotPvDump)?;
+        let compl = core.section(SECTION_PV_COMPL).cloned().ok_or(FormatError::NotPvDump)?;
         let mem_meta = core.section(SECTION_PV_MEM_META).cloned().ok_or_else(|| {
             FormatError::invalid(
                 format!("section {} (`pv_compl`)", compl.index),
@@ -156,9 +153,7 @@ impl<'a> PvDump<'a> {
     /// The raw tweak component of page frame `pfn`, if `pv_mem_meta` covers it.
     pub fn component(&self, pfn: u64) -> Option<[u8; 16]> {
         let off = pfn.checked_mul(TWEAK_COMPONENT_SIZE)?;
-        let b = self
-            .mem_meta_data
-            .get(off as usize..(off as usize).checked_add(16)?)?;
+        let b = self.mem_meta_data.get(off as usize..(off as usize).checked_add(16)?)?;
         Some(copy_array(b, 0))
     }
 
@@ -228,9 +223,7 @@ impl<'a> PvDump<'a> {
     /// The file bytes of the page at guest physical frame `pfn` within `load`.
     pub fn page_bytes(&self, load: &LoadSegment, pfn: u64) -> Result<&'a [u8]> {
         let off = load.file_offset + (pfn * PAGE_SIZE - load.paddr);
-        slice(self.core.data(), off, PAGE_SIZE, || {
-            format!("page frame {pfn:#x}")
-        })
+        slice(self.core.data(), off, PAGE_SIZE, || format!("page frame {pfn:#x}"))
     }
 }
 

@@ -89,9 +89,7 @@ impl ElfLayout {
             0,
         );
         for (b, off) in &self.loads {
-            phdr(
-                &mut h, PT_LOAD, PF_RWX, *off, b.paddr, b.size, b.size, PAGE_SIZE,
-            );
+            phdr(&mut h, PT_LOAD, PF_RWX, *off, b.paddr, b.size, b.size, PAGE_SIZE);
         }
         if xnum {
             // Section header 0: sh_info = real phnum (fits u32: blocks come from a file).
@@ -107,16 +105,7 @@ impl ElfLayout {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn phdr(
-    h: &mut Vec<u8>,
-    p_type: u32,
-    flags: u32,
-    offset: u64,
-    paddr: u64,
-    filesz: u64,
-    memsz: u64,
-    align: u64,
-) {
+fn phdr(h: &mut Vec<u8>, p_type: u32, flags: u32, offset: u64, paddr: u64, filesz: u64, memsz: u64, align: u64) {
     h.extend_from_slice(&p_type.to_be_bytes());
     h.extend_from_slice(&flags.to_be_bytes());
     h.extend_from_slice(&offset.to_be_bytes());
@@ -149,12 +138,8 @@ pub fn write_elf<S: PageSource + ?Sized>(
         Output::File(f) => {
             write_at(f, &head, 0)?;
             // Set the final length first: zero pages at the end stay holes too.
-            f.set_len(layout.file_len).map_err(|e| {
-                WriteError::io(
-                    format!("extending the output to {} bytes", layout.file_len),
-                    e,
-                )
-            })?;
+            f.set_len(layout.file_len)
+                .map_err(|e| WriteError::io(format!("extending the output to {} bytes", layout.file_len), e))?;
         }
         Output::Stream(w) => {
             w.write_all(&head)
@@ -163,8 +148,7 @@ pub fn write_elf<S: PageSource + ?Sized>(
     }
     pump(src, &layout.loads, out, opts)?;
     if let Output::Stream(w) = out {
-        w.flush()
-            .map_err(|e| WriteError::io("flushing the output stream", e))?;
+        w.flush().map_err(|e| WriteError::io("flushing the output stream", e))?;
     }
     Ok(WriteStats {
         bytes: layout.file_len,

@@ -67,9 +67,7 @@ pub fn prpsinfo() -> [u8; PRPSINFO_SIZE] {
 
 /// Builds the note blob for these CPUs (pr_pid = position + 1) and optional VMCOREINFO text.
 pub fn build_notes(cpus: &[CpuRegisters], vmcoreinfo: Option<&[u8]>) -> NoteBlob {
-    let mut b = Vec::with_capacity(
-        156 + cpus.len() * NOTE_BYTES_PER_CPU + vmcoreinfo.map_or(0, |v| v.len() + 28),
-    );
+    let mut b = Vec::with_capacity(156 + cpus.len() * NOTE_BYTES_PER_CPU + vmcoreinfo.map_or(0, |v| v.len() + 28));
     push_note(&mut b, "CORE", NT_PRPSINFO, &prpsinfo());
     for (i, r) in cpus.iter().enumerate() {
         push_note(&mut b, "CORE", NT_PRSTATUS, &prstatus(i as u32 + 1, r));
@@ -83,20 +81,10 @@ pub fn build_notes(cpus: &[CpuRegisters], vmcoreinfo: Option<&[u8]>) -> NoteBlob
         push_note(&mut b, "LINUX", NT_S390_CTRS, &be_u64s(&r.ctrs));
         push_note(&mut b, "LINUX", NT_S390_PREFIX, &r.prefix.to_be_bytes());
         push_note(&mut b, "LINUX", NT_S390_VXRS_LOW, &be_u64s(&r.vxrs_low));
-        push_note(
-            &mut b,
-            "LINUX",
-            NT_S390_VXRS_HIGH,
-            r.vxrs_high.as_flattened(),
-        );
+        push_note(&mut b, "LINUX", NT_S390_VXRS_HIGH, r.vxrs_high.as_flattened());
         push_note(&mut b, "LINUX", NT_S390_GS_CB, &be_u64s(&r.gs_cb));
     }
-    let vmcoreinfo = vmcoreinfo.map(|text| {
-        (
-            push_note(&mut b, "VMCOREINFO", NT_VMCOREINFO, text),
-            text.len(),
-        )
-    });
+    let vmcoreinfo = vmcoreinfo.map(|text| (push_note(&mut b, "VMCOREINFO", NT_VMCOREINFO, text), text.len()));
     NoteBlob {
         bytes: b,
         vmcoreinfo,

@@ -27,12 +27,8 @@ impl Output<'_> {
 
 /// Positional write of a whole buffer.
 pub(crate) fn write_at(file: &File, buf: &[u8], offset: u64) -> Result<(), WriteError> {
-    file.write_all_at(buf, offset).map_err(|e| {
-        WriteError::io(
-            format!("writing {} bytes at output offset {offset:#x}", buf.len()),
-            e,
-        )
-    })
+    file.write_all_at(buf, offset)
+        .map_err(|e| WriteError::io(format!("writing {} bytes at output offset {offset:#x}", buf.len()), e))
 }
 
 /// Temp files not yet committed, so a signal handler can remove them.
@@ -77,10 +73,7 @@ impl AtomicFile {
         if dest.is_dir() {
             return Err(WriteError::io(
                 format!("creating {}", dest.display()),
-                io::Error::new(
-                    io::ErrorKind::IsADirectory,
-                    "the output path is a directory",
-                ),
+                io::Error::new(io::ErrorKind::IsADirectory, "the output path is a directory"),
             ));
         }
         let dir = match dest.parent() {
@@ -102,12 +95,7 @@ impl AtomicFile {
                 ".{name}.pvdump-{pid}-{:08x}.tmp",
                 nanos ^ attempt.wrapping_mul(0x9e37_79b9)
             ));
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-            {
+            match OpenOptions::new().read(true).write(true).create_new(true).open(&temp) {
                 Ok(file) => {
                     if let Ok(mut v) = PENDING.lock() {
                         v.push(temp.clone());
@@ -151,11 +139,7 @@ impl AtomicFile {
         drop(file);
         std::fs::rename(&self.temp, &self.dest).map_err(|e| {
             WriteError::io(
-                format!(
-                    "renaming {} to {}",
-                    self.temp.display(),
-                    self.dest.display()
-                ),
+                format!("renaming {} to {}", self.temp.display(), self.dest.display()),
                 e,
             )
         })?;

@@ -78,8 +78,7 @@ fn chunks(blocks: &[(MemoryBlock, u64)], chunk_pages: usize) -> impl Iterator<It
 /// All-zero check for one page (branch-free OR over 16-byte words; vectorises well).
 pub fn is_zero(page: &[u8]) -> bool {
     let (words, rest) = page.as_chunks::<16>();
-    words.iter().fold(0u128, |a, w| a | u128::from_ne_bytes(*w)) == 0
-        && rest.iter().all(|&b| b == 0)
+    words.iter().fold(0u128, |a, w| a | u128::from_ne_bytes(*w)) == 0 && rest.iter().all(|&b| b == 0)
 }
 
 /// Copies all memory of `src` to `out`; `blocks` pairs each memory block with its output
@@ -107,12 +106,7 @@ pub fn pump<S: PageSource + ?Sized>(
                 })
             };
             blocks.par_iter().flat_map(per_block).try_for_each_init(
-                || {
-                    (
-                        vec![0u8; chunk_pages * PAGE_SIZE as usize],
-                        vec![false; chunk_pages],
-                    )
-                },
+                || (vec![0u8; chunk_pages * PAGE_SIZE as usize], vec![false; chunk_pages]),
                 |(buf, zero), c| {
                     opts.check_cancel()?;
                     let len = c.pages * PAGE_SIZE as usize;
@@ -158,10 +152,7 @@ pub fn pump<S: PageSource + ?Sized>(
                         let len = c.pages * PAGE_SIZE as usize;
                         w.write_all(&buf[..len]).map_err(|e| {
                             WriteError::io(
-                                format!(
-                                    "writing memory at guest address {:#x} to the output stream",
-                                    c.paddr
-                                ),
+                                format!("writing memory at guest address {:#x} to the output stream", c.paddr),
                                 e,
                             )
                         })?;
@@ -177,12 +168,7 @@ pub fn pump<S: PageSource + ?Sized>(
 }
 
 /// Writes the runs of non-zero pages of `buf` at `offset`, one `pwrite` per run.
-fn write_nonzero_runs(
-    file: &std::fs::File,
-    buf: &[u8],
-    known_zero: &[bool],
-    offset: u64,
-) -> Result<(), WriteError> {
+fn write_nonzero_runs(file: &std::fs::File, buf: &[u8], known_zero: &[bool], offset: u64) -> Result<(), WriteError> {
     let page = PAGE_SIZE as usize;
     let n = buf.len() / page;
     let mut i = 0;
@@ -195,11 +181,7 @@ fn write_nonzero_runs(
         while i < n && !known_zero[i] && !is_zero(&buf[i * page..(i + 1) * page]) {
             i += 1;
         }
-        write_at(
-            file,
-            &buf[start * page..i * page],
-            offset + (start * page) as u64,
-        )?;
+        write_at(file, &buf[start * page..i * page], offset + (start * page) as u64)?;
     }
     Ok(())
 }

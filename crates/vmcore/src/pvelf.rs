@@ -28,12 +28,7 @@ pub struct PvElfLayout {
 }
 
 impl PvElfLayout {
-    pub fn new(
-        blocks: &[MemoryBlock],
-        note_size: u64,
-        mem_meta_size: u64,
-        compl_size: u64,
-    ) -> Self {
+    pub fn new(blocks: &[MemoryBlock], note_size: u64, mem_meta_size: u64, compl_size: u64) -> Self {
         let shnum = 4u64;
         let phnum = 1 + blocks.len() as u64;
         let phoff = EHDR_SIZE as u64 + shnum * SHDR_SIZE as u64;
@@ -89,30 +84,11 @@ impl PvElfLayout {
             sh0[44..48].copy_from_slice(&(self.phnum as u32).to_be_bytes());
         }
         h.extend_from_slice(&sh0);
-        shdr(
-            &mut h,
-            1,
-            SHT_PROGBITS,
-            self.mem_meta_offset,
-            self.mem_meta_size,
-        );
+        shdr(&mut h, 1, SHT_PROGBITS, self.mem_meta_offset, self.mem_meta_size);
         shdr(&mut h, 13, SHT_PROGBITS, self.compl_offset, self.compl_size);
-        shdr(
-            &mut h,
-            25,
-            SHT_STRTAB,
-            self.strtab_offset,
-            PV_SHSTRTAB.len() as u64,
-        );
+        shdr(&mut h, 25, SHT_STRTAB, self.strtab_offset, PV_SHSTRTAB.len() as u64);
         // Program headers: QEMU's p_flags 0, p_align 0.
-        phdr(
-            &mut h,
-            PT_NOTE,
-            self.note_offset,
-            0,
-            self.note_size,
-            self.note_size,
-        );
+        phdr(&mut h, PT_NOTE, self.note_offset, 0, self.note_size, self.note_size);
         for (b, off) in &self.loads {
             phdr(&mut h, PT_LOAD, *off, b.paddr, b.size, b.size);
         }
@@ -166,12 +142,7 @@ pub fn qemu_cpu_notes(buf: &mut Vec<u8>, pid: u32, pv_desc: &[u8]) {
     };
     let d = decoy.gprs[0].to_be_bytes();
     let fill = |n: usize| -> Vec<u8> { d.iter().copied().cycle().take(n).collect() };
-    push_note(
-        buf,
-        "CORE",
-        NT_PRSTATUS,
-        &crate::notes::prstatus(pid, &decoy),
-    );
+    push_note(buf, "CORE", NT_PRSTATUS, &crate::notes::prstatus(pid, &decoy));
     push_note(buf, "CORE", NT_FPREGSET, &fill(136));
     push_note(buf, "LINUX", NT_S390_PREFIX, &fill(4));
     push_note(buf, "LINUX", NT_S390_CTRS, &fill(128));

@@ -7,9 +7,7 @@
 
 use std::io::{self, Write};
 
-use pvdump_crypto::{
-    Cck, CompletionSecrets, DumpKey, PageCipher, XtsKey, seal_completion, seal_cpu,
-};
+use pvdump_crypto::{Cck, CompletionSecrets, DumpKey, PageCipher, XtsKey, seal_completion, seal_cpu};
 use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::vmcoreinfo::{LC_OS_INFO, LC_VMCORE_INFO, OS_INFO_MAGIC, cksm};
 use pvdump_format::{CpuRegisters, MemoryBlock, PageState};
@@ -164,10 +162,7 @@ impl SynthSpec {
             Cck::from_bytes(self.cck()),
             seed,
             iv,
-            CompletionSecrets {
-                nonce,
-                xts_key: xts,
-            },
+            CompletionSecrets { nonce, xts_key: xts },
         )
     }
 
@@ -244,13 +239,7 @@ impl SynthSpec {
     }
 
     /// The plaintext of page frame `pfn` (before encryption).
-    pub fn plaintext_page(
-        &self,
-        pfn: u64,
-        state: &PageState,
-        overlays: &[(u64, Vec<u8>)],
-        page: &mut [u8; 4096],
-    ) {
+    pub fn plaintext_page(&self, pfn: u64, state: &PageState, overlays: &[(u64, Vec<u8>)], page: &mut [u8; 4096]) {
         if matches!(state, PageState::Zero { .. }) {
             page.fill(0);
             return;
@@ -322,18 +311,8 @@ impl SynthSpec {
             qemu_cpu_notes(&mut notes, i as u32 + 1, &desc);
         }
         let compl = seal_completion(&key, &seed, iv, &secrets);
-        let max_pfn = self
-            .blocks
-            .iter()
-            .map(|b| b.end() / PAGE_SIZE)
-            .max()
-            .unwrap_or(0);
-        let layout = PvElfLayout::new(
-            &self.blocks,
-            notes.len() as u64,
-            max_pfn * 16,
-            compl.len() as u64,
-        );
+        let max_pfn = self.blocks.iter().map(|b| b.end() / PAGE_SIZE).max().unwrap_or(0);
+        let layout = PvElfLayout::new(&self.blocks, notes.len() as u64, max_pfn * 16, compl.len() as u64);
         w.write_all(&layout.header_bytes(&notes, self.ehsize))?;
         let cipher = PageCipher::new(&secrets.xts_key, secrets.nonce);
         let overlays = self.overlays();
@@ -345,16 +324,13 @@ impl SynthSpec {
                 let st = self.page_state(pfn, &op);
                 self.plaintext_page(pfn, &st, &overlays, &mut page);
                 match st {
-                    PageState::Encrypted { component } => {
-                        cipher.encrypt_page(&component, &mut page)
-                    }
+                    PageState::Encrypted { component } => cipher.encrypt_page(&component, &mut page),
                     PageState::Zero { .. } if self.zero_fill_garbage => {
                         Rng::new(mix(self.seed ^ 0x6a6, pfn)).fill(&mut page)
                     }
                     _ => {}
                 }
-                meta[(pfn * 16) as usize..(pfn * 16 + 16) as usize]
-                    .copy_from_slice(&st.to_component());
+                meta[(pfn * 16) as usize..(pfn * 16 + 16) as usize].copy_from_slice(&st.to_component());
                 w.write_all(&page)?;
             }
         }
@@ -367,8 +343,7 @@ impl SynthSpec {
     /// Convenience: the whole dump in memory (small dumps only).
     pub fn dump_bytes(&self) -> Vec<u8> {
         let mut v = Vec::new();
-        self.write_dump(&mut v)
-            .expect("writing to a Vec cannot fail");
+        self.write_dump(&mut v).expect("writing to a Vec cannot fail");
         v
     }
 
