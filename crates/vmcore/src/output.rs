@@ -131,11 +131,10 @@ impl AtomicFile {
         &self.temp
     }
 
-    /// Flushes and renames the temporary file to its destination.
+    /// Renames the temporary file to its destination. No fsync: like `cp`, durability is
+    /// left to the kernel; every write error (ENOSPC included) was already reported by pwrite.
     pub fn commit(mut self) -> Result<(), WriteError> {
         let file = self.file.take().expect("AtomicFile committed twice");
-        file.sync_data()
-            .map_err(|e| WriteError::io(format!("flushing {}", self.temp.display()), e))?;
         drop(file);
         std::fs::rename(&self.temp, &self.dest).map_err(|e| {
             WriteError::io(
