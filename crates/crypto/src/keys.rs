@@ -147,11 +147,24 @@ mod tests {
         assert_eq!(Cck::from_key_file(&[1u8; 33]).err(), Some(KeyFileError::WrongSize(33)));
     }
 
+    /// Runs the real `Drop` of a key in place and inspects the bytes it leaves behind.
+    fn bytes_after_drop<T, const N: usize>(key: T) -> [u8; N] {
+        assert_eq!(std::mem::size_of::<T>(), N);
+        let mut slot = std::mem::MaybeUninit::new(key);
+        // SAFETY: `slot` holds an initialised T that is dropped exactly once here; afterwards
+        // its storage is only read as plain bytes (every bit pattern is a valid u8).
+        unsafe {
+            std::ptr::drop_in_place(slot.as_mut_ptr());
+            std::ptr::read(slot.as_ptr().cast::<[u8; N]>())
+        }
+    }
+
     #[test]
-    fn drop_zeroizes() {
-        // Zeroize in place and observe the memory, the same operation Drop performs.
-        let mut k = XtsKey::from_bytes([0x5a; 64]);
-        k.zeroize();
-        assert_eq!(k.expose(), &[0u8; 64]);
+    fn drop_zeroizes_every_secret() {
+        assert_eq!(bytes_after_drop::<_, 32>(Cck::from_bytes([0x5a; 32])), [0u8; 32]);
+        assert_eq!(bytes_after_drop::<_, 64>(XtsKey::from_bytes([0xa5; 64])), [0u8; 64]);
+        let dk = DumpKey::derive(&Cck::from_bytes([1; 32]), &[2; 64]);
+        assert_ne!(dk.expose(), &[0u8; 32]);
+        assert_eq!(bytes_after_drop::<_, 32>(dk), [0u8; 32]);
     }
 }

@@ -132,22 +132,23 @@ impl SynthSpec {
         let mut r = Rng::new(mix(self.seed, 2));
         (0..self.cpus)
             .map(|i| {
-                let mut c = CpuRegisters::default();
-                c.gprs = std::array::from_fn(|_| r.next_u64());
-                c.psw = [r.next_u64(), r.next_u64()];
-                c.prefix = (r.next_u64() as u32) & 0x7fff_e000;
-                c.fpc = r.next_u64() as u32;
-                c.todpreg = r.next_u64() as u32 & 0xffff;
-                c.timer = r.next_u64();
-                c.todcmp = r.next_u64();
-                c.acrs = std::array::from_fn(|_| r.next_u64() as u32);
-                c.ctrs = std::array::from_fn(|_| r.next_u64());
-                c.fprs = std::array::from_fn(|_| r.next_u64());
-                c.vxrs_low = std::array::from_fn(|_| r.next_u64());
-                c.vxrs_high = std::array::from_fn(|_| r.bytes());
-                c.gs_cb = [0, r.next_u64(), r.next_u64(), r.next_u64()];
-                c.has_osii = self.osii_cpus.contains(&i);
-                c
+                // Field order = draw order: keep it stable, fixtures depend on it.
+                CpuRegisters {
+                    gprs: std::array::from_fn(|_| r.next_u64()),
+                    psw: [r.next_u64(), r.next_u64()],
+                    prefix: (r.next_u64() as u32) & 0x7fff_e000,
+                    fpc: r.next_u64() as u32,
+                    todpreg: r.next_u64() as u32 & 0xffff,
+                    timer: r.next_u64(),
+                    todcmp: r.next_u64(),
+                    acrs: std::array::from_fn(|_| r.next_u64() as u32),
+                    ctrs: std::array::from_fn(|_| r.next_u64()),
+                    fprs: std::array::from_fn(|_| r.next_u64()),
+                    vxrs_low: std::array::from_fn(|_| r.next_u64()),
+                    vxrs_high: std::array::from_fn(|_| r.bytes()),
+                    gs_cb: [0, r.next_u64(), r.next_u64(), r.next_u64()],
+                    has_osii: self.osii_cpus.contains(&i),
+                }
             })
             .collect()
     }
@@ -261,7 +262,7 @@ impl SynthSpec {
                 let mut pos = 0;
                 while pos < page.len() {
                     let v = r.next_u64();
-                    let w: &[u8] = if v % 5 == 0 {
+                    let w: &[u8] = if v.is_multiple_of(5) {
                         &v.to_be_bytes()[..4]
                     } else {
                         WORDS[(v >> 8) as usize % WORDS.len()]
