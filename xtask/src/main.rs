@@ -3,25 +3,31 @@
 //! - `fixtures`: regenerate fixtures/ deterministically from seeds (simulated Ultravisor).
 //! - `regress`: decrypt every dump in fixtures/ and ../shared/fixtures/reference/, verify
 //!   memory and registers, and print a table with throughput.
+//! - `bench`: pvdump against `cp` end to end, with memory and CPU use (docs/performance.md).
 
+mod bench;
 mod fixtures;
 mod regress;
 
 use std::path::PathBuf;
 
 fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    p.canonicalize().unwrap_or(p)
 }
 
-const USAGE: &str = "usage: cargo xtask <fixtures|regress>
+const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench>
   fixtures   regenerate fixtures/ from seeds (deterministic)
-  regress    decrypt every fixture and reference dump, verify, print MB/s";
+  regress    decrypt every fixture and reference dump, verify, print MB/s
+  bench      [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096] [--no-doc]
+             pvdump vs cp on a cached synthetic dump; writes docs/performance.md";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("fixtures") => fixtures::run(&workspace().join("fixtures")),
         Some("regress") => regress::run(&workspace()),
+        Some("bench") => bench::run(&workspace(), &bench::parse(&args[1..])?),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
