@@ -38,16 +38,13 @@ fn measure(mut cmd: Command) -> anyhow::Result<Sample> {
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            if let Some(kib) = s
-                .lines()
+        let rss = std::fs::read_to_string(&status_path).ok().and_then(|s| {
+            s.lines()
                 .find(|l| l.starts_with("RssAnon:"))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
-        }
+        });
+        peak = peak.max(rss.unwrap_or(0));
         // SAFETY: plain wait4 on our own child with valid out-pointers.
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if r == pid {
