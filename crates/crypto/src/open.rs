@@ -198,8 +198,12 @@ impl PageSource for OpenedDump<'_, '_> {
                     *z = false;
                 }
                 PageState::Encrypted { component } => {
-                    page.copy_from_slice(self.dump.page_bytes(load, pfn)?);
-                    self.cipher.decrypt_page(&component, page);
+                    let src: &[u8; PAGE_SIZE as usize] = self
+                        .dump
+                        .page_bytes(load, pfn)?
+                        .try_into()
+                        .map_err(|_| FormatError::invalid_read(addr))?;
+                    self.cipher.decrypt_page_from(&component, src, page);
                     *z = false;
                 }
             }

@@ -106,6 +106,20 @@ impl PageCipher {
         Self::xor_tweaks(blocks, &tweaks);
     }
 
+    /// Decrypts `src` into `dst`: the copy out of the (mapped) input is fused with the first
+    /// tweak XOR, so each page is read once.
+    pub fn decrypt_page_from(&self, component: &[u8; 16], src: &[u8; PAGE], dst: &mut [u8; PAGE]) {
+        let mut tweaks = [0u128; BLOCKS];
+        self.tweaks(self.tweak_for(component), &mut tweaks);
+        let (src_blocks, _) = src.as_chunks::<16>();
+        let blocks = Self::blocks(dst);
+        for ((d, s), t) in blocks.iter_mut().zip(src_blocks).zip(&tweaks) {
+            *d = Block::from((u128::from_le_bytes(*s) ^ t).to_le_bytes());
+        }
+        self.data.decrypt_blocks(blocks);
+        Self::xor_tweaks(blocks, &tweaks);
+    }
+
     /// Encrypts one page in place (the simulated Ultravisor's direction).
     pub fn encrypt_page(&self, component: &[u8; 16], page: &mut [u8; PAGE]) {
         let mut tweaks = [0u128; BLOCKS];
