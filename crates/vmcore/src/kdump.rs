@@ -322,7 +322,7 @@ enum PageCompressor {
     None,
     Zlib(flate2::Compress),
     Lzo(Box<lzokay::compress::Dict>),
-    Snappy(snap::raw::Encoder),
+    Snappy(Box<snap::raw::Encoder>),
     Zstd(Box<zstd::bulk::Compressor<'static>>),
 }
 
@@ -335,7 +335,7 @@ impl PageCompressor {
             Compression::None => PageCompressor::None,
             Compression::Zlib => PageCompressor::Zlib(flate2::Compress::new(flate2::Compression::fast(), true)),
             Compression::Lzo => PageCompressor::Lzo(lzokay::compress::Dict::new()),
-            Compression::Snappy => PageCompressor::Snappy(snap::raw::Encoder::new()),
+            Compression::Snappy => PageCompressor::Snappy(Box::new(snap::raw::Encoder::new())),
             Compression::Zstd => PageCompressor::Zstd(Box::new(
                 zstd::bulk::Compressor::new(1).map_err(|e| WriteError::io("starting the zstd compressor", e))?,
             )),
