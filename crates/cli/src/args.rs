@@ -40,7 +40,7 @@ Exit codes:
 /// QEMU's `dump-guest-memory` on a Secure Execution guest writes an encrypted ELF core:
 /// memory pages are AES-XTS encrypted and CPU registers are sealed in NT_S390_PV_CPU_DATA
 /// notes. With the guest's customer communication key (CCK), pvdump turns it into a plain
-/// s390x ELF vmcore for crash, gdb, drgn and makedumpfile.
+/// s390x ELF vmcore or a kdump-compressed dump for crash, gdb, drgn and makedumpfile.
 #[derive(Debug, Parser)]
 #[command(name = "pvdump", version, after_help = AFTER, propagate_version = true)]
 pub struct Cli {
@@ -59,6 +59,9 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Decrypt(DecryptArgs),
     /// Describe a dump: layout, memory, CPUs, page states; with --key also registers.
+    ///
+    /// Also describes kdump-compressed files and flattened streams (as written by
+    /// --format kdump): header, utsname, compression, page counts, CPUs, VMCOREINFO.
     ///
     /// Without a key this shows everything that is not encrypted. With --key it also
     /// verifies the key and shows each CPU's PSW and prefix, partial-instruction flags and
@@ -84,19 +87,20 @@ pub enum Format {
     Kdump,
 }
 
-/// Page compression of --format kdump. Measured on a 2-core x86_64 machine with kernel-like
-/// memory (README): zlib ~3.5x smaller; zstd about as small and faster; snappy fastest,
-/// least compression; lzo (LZO1X-compatible output of the pure-Rust lzokay crate) is by far
-/// the slowest compressor here.
+/// Page compression of --format kdump. Measured with a 256 MiB synthetic dump of kernel-like
+/// memory on a 2-core x86_64 machine (README): zlib 24% of the memory size at ~110 MB/s;
+/// zstd 22%, ~100 MB/s; snappy 26%, ~230 MB/s; lzo 22% but only ~8 MB/s (the pure-Rust
+/// lzokay compressor is slow); none 81% (zero pages still shared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Compress {
-    /// zlib level 1: the default, readable by every kdump reader.
+    /// zlib level 1: the default, readable by every kdump reader (~110 MB/s here).
     Zlib,
-    /// zstd level 1 (needs a reader built with zstd: makedumpfile ≥ 1.7.1, crash, libkdumpfile).
+    /// zstd level 1 (readers built with zstd). Slightly smaller than zlib (~100 MB/s here).
     Zstd,
-    /// LZO1X (readers built with lzo). Slow to write: the compressor is lzokay, not liblzo2.
+    /// LZO1X (readers built with lzo). SLOW to write: ~8 MB/s here, 13x slower than zlib
+    /// (the MIT-licensed lzokay compressor, not liblzo2). Prefer zlib or zstd.
     Lzo,
-    /// Raw snappy (readers built with snappy). Fastest, compresses least.
+    /// Raw snappy (readers built with snappy). Fastest (~230 MB/s here), compresses least.
     Snappy,
     /// No compression (zero pages still share one block).
     None,
@@ -123,6 +127,11 @@ pub struct OutputArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     /// Page compression for --format kdump (default zlib, which every reader supports).
+    ///
+    /// Default zlib: every kdump reader (crash, makedumpfile, libkdumpfile, drgn) has it.
+    /// Measured on a 256 MiB dump of kernel-like memory, 2-core x86_64 (see README): output
+    /// size / throughput zlib 24% / ~110 MB/s, zstd 22% / ~100 MB/s, snappy 26% / ~230 MB/s,
+    /// lzo 22% / ~8 MB/s (slow!), none 81%.
     #[arg(short, long, value_enum, value_name = "ALGO")]
     pub compress: Option<Compress>,
     /// Replace OUT if it exists (it is replaced only once the new file is complete).
