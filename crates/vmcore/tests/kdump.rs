@@ -249,3 +249,38 @@ fn cancel_stops_with_cancelled() {
     );
     assert!(matches!(r, Err(WriteError::Cancelled)));
 }
+
+/// `PlainElf` reads pvdump's own ELF output back page for page; bytes past p_filesz read as
+/// zero and a segment that ends inside a page is rounded out to the page.
+#[test]
+fn plain_elf_source_reads_elf_output() {
+    use pvdump_format::PlainElf;
+    let m = mem();
+    let mut elf = Vec::new();
+    pvdump_vmcore::write_elf(&m, &notes(), &mut Output::Stream(&mut elf), &opts()).unwrap();
+    let plain = PlainElf::parse(&elf).unwrap();
+    assert_eq!(plain.blocks(), m.blocks.as_slice());
+    let mut buf = vec![0u8; 36 * 4096];
+    let mut zero = vec![false; 36];
+    plain.read_pages(64 * PAGE, &mut buf, &mut zero).unwrap();
+    assert!(buf == m.bytes[64 * 4096..100 * 4096]);
+    // Shrink the second PT_LOAD's p_filesz to 10 pages + 100 bytes and its p_memsz by 50 bytes.
+    let ph = 64 + 2 * 56;
+    elf[ph + 32..ph + 40].copy_from_slice(&(10 * PAGE + 100).to_be_bytes());
+    elf[ph + 40..ph + 48].copy_from_slice(&(36 * PAGE - 50).to_be_bytes());
+    let plain = PlainElf::parse(&elf).unwrap();
+    assert_eq!(plain.blocks(), m.blocks.as_slice(), "rounded out to whole pages");
+    plain.read_pages(64 * PAGE, &mut buf, &mut zero).unwrap();
+    let filled = (10 * PAGE + 100) as usize;
+    assert!(buf[..filled] == m.bytes[64 * 4096..64 * 4096 + filled]);
+    assert!(buf[filled..].iter().all(|&b| b == 0));
+    assert_eq!(
+        zero.iter().filter(|&&z| z).count(),
+        36 - 11,
+        "pages with no file bytes are known zero"
+    );
+    assert!(
+        plain.read_pages(40 * PAGE, &mut buf[..4096], &mut zero[..1]).is_err(),
+        "hole"
+    );
+}
