@@ -45,8 +45,17 @@ fn reference_dirs() -> Vec<PathBuf> {
     v
 }
 
+fn tempdir_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("pvdump-kdump-test-{}-{name}", std::process::id()))
+}
+
+/// Removes a test's directory (only reached when the test passed: failures keep it).
+fn cleanup(name: &str) {
+    let _ = std::fs::remove_dir_all(tempdir_path(name));
+}
+
 fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pvdump-kdump-test-{}-{name}", std::process::id()));
+    let d = tempdir_path(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -253,6 +262,7 @@ fn reference_dumps_every_compression_and_flattened_read_back() {
             assert!(std::fs::metadata(&file).unwrap().len() < mem.len() as u64);
         }
     }
+    cleanup("readback");
 }
 
 const LIBKDUMPFILE_CHECK: &str = r#"
@@ -362,6 +372,7 @@ fn libkdumpfile_reads_every_output() {
             assert!(libkdumpfile_check(&rebuilt, &dir));
         }
     }
+    cleanup("libkdumpfile");
 }
 
 #[test]
@@ -385,6 +396,7 @@ fn makedumpfile_r_rebuilds_the_same_file() {
             assert!(libkdumpfile_check(&rebuilt, &dir));
         }
     }
+    cleanup("makedumpfile");
 }
 
 fn synth_dump(tmp: &Path, spec: &SynthSpec) -> (PathBuf, PathBuf) {
@@ -429,6 +441,7 @@ fn mostly_zero_dump_compresses_below_a_quarter() {
         .map(|r| (r.psw[0], r.psw[1], r.gprs, r.acrs))
         .collect();
     check_kdump(&out, &mem, &cpus, "zlib");
+    cleanup("zero");
 }
 
 /// A write that fails half way (file size limit) leaves neither OUT nor a temporary file.
@@ -468,6 +481,7 @@ fn failed_write_leaves_nothing() {
         let left: Vec<_> = std::fs::read_dir(&outdir).unwrap().map(|e| e.unwrap().path()).collect();
         assert!(left.is_empty(), "{case:?} left {left:?}");
     }
+    cleanup("fail");
 }
 
 #[test]
@@ -514,6 +528,7 @@ fn convert_plain_elf_to_kdump_and_elf() {
             "{name}: convert == decrypt"
         );
     }
+    cleanup("convert");
 }
 
 #[test]
@@ -559,6 +574,7 @@ fn info_describes_kdump_and_flattened() {
             assert!(String::from_utf8_lossy(&text.stdout).contains(&format!("Compression:     {comp}")));
         }
     }
+    cleanup("info");
 }
 
 #[test]
@@ -567,4 +583,5 @@ fn compress_needs_kdump_format() {
     let o = pvdump(&["convert", "x.elf", "-f", "elf", "-c", "zstd", "-o", s(&tmp.join("o"))]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--compress applies only to --format kdump"));
+    cleanup("usage");
 }
