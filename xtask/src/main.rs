@@ -8,6 +8,7 @@
 mod bench;
 mod fixtures;
 mod regress;
+mod synth;
 
 use std::path::PathBuf;
 
@@ -20,13 +21,15 @@ const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench>
   fixtures   regenerate fixtures/ from seeds (deterministic)
   regress    decrypt every fixture and reference dump, verify, print MB/s
   bench      [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096] [--no-doc]
-             pvdump vs cp on a cached synthetic dump; writes docs/performance.md";
+             pvdump vs cp on a cached synthetic dump; writes docs/performance.md
+  synth      OUT.elf KEY.bin MIB [random|compressible] [ZERO_PERMILLE]: one synthetic dump";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("fixtures") => fixtures::run(&workspace().join("fixtures")),
         Some("regress") => regress::run(&workspace()),
+        Some("synth") => synth::run(&args[1..]),
         Some("bench") => bench::run(&workspace(), &bench::parse(&args[1..])?),
         _ => {
             eprintln!("{USAGE}");

@@ -2,6 +2,7 @@
 
 use pvdump_crypto::OpenedDump;
 use pvdump_format::{ElfCore, PvDump};
+use pvdump_vmcore::KdumpFile;
 use serde_json::{Value, json};
 
 use crate::args::InfoArgs;
@@ -16,6 +17,9 @@ pub fn run(args: &InfoArgs) -> Result<(), Failure> {
     let cck = args.key.key.as_deref().map(read_key).transpose()?;
     let input = Input::open(&args.dump)?;
     let ctx = || format!("{}", args.dump.display());
+    if KdumpFile::is_kdump(input.bytes()) || KdumpFile::is_flattened(input.bytes()) {
+        return kdump_info(args, input.bytes());
+    }
     let core = ElfCore::parse(input.bytes()).map_err(|e| Failure::from(e).context(ctx()))?;
     let mut j = json!({
         "file": args.dump.display().to_string(),
@@ -154,4 +158,107 @@ fn print_text(j: &Value) {
     } else {
         println!("VMCOREINFO:      not found in guest memory");
     }
+}
+
+/// Describes a kdump-compressed file or flattened stream (as pvdump writes them).
+fn kdump_info(args: &InfoArgs, data: &[u8]) -> Result<(), Failure> {
+    let ctx = || format!("{}", args.dump.display());
+    let k = KdumpFile::parse(data).map_err(|e| Failure::from(e).context(ctx()))?;
+    let (present, dumped) = k.page_counts().map_err(|e| Failure::from(e).context(ctx()))?;
+    let notes = k.notes().map_err(|e| Failure::from(e).context(ctx()))?;
+    let cpus = count_prstatus(&notes);
+    let vmci = k.vmcoreinfo().map_err(|e| Failure::from(e).context(ctx()))?;
+    let h = &k.header;
+    let j = json!({
+        "file": args.dump.display().to_string(),
+        "file_size": data.len(),
+        "format": if k.is_flat() { "kdump-compressed, flattened (makedumpfile -F)" } else { "kdump-compressed" },
+        "flattened_records": k.record_count(),
+        "header_version": h.header_version,
+        "utsname": {
+            "sysname": h.sysname, "nodename": h.nodename, "release": h.release,
+            "version": h.version, "machine": h.machine, "domainname": h.domainname,
+        },
+        "timestamp": h.tv_sec,
+        "compression": k.compression().name(),
+        "status": hex(u64::from(h.status)),
+        "block_size": h.block_size,
+        "nr_cpus": h.nr_cpus,
+        "prstatus_notes": cpus,
+        "max_mapnr": k.max_mapnr(),
+        "pages": { "present": present, "dumped": dumped },
+        "memory_bytes": present * k.block_size(),
+        "dump_level": k.sub.dump_level,
+        "notes_size": k.sub.size_note,
+        "vmcoreinfo_size": vmci.as_ref().map(|v| v.len()),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
+        return Ok(());
+    }
+    println!("File:            {} ({} bytes)", ctx(), data.len());
+    println!(
+        "Format:          {}{}",
+        j["format"].as_str().unwrap_or(""),
+        k.record_count().map(|n| format!(", {n} records")).unwrap_or_default()
+    );
+    println!(
+        "Header:          version {}, block size {}, status {:#x}",
+        h.header_version, h.block_size, h.status
+    );
+    println!(
+        "utsname:         {} {} {} ({})",
+        h.sysname, h.machine, h.release, h.version
+    );
+    println!(
+        "Crash time:      {}",
+        if h.tv_sec == 0 {
+            "not recorded".to_string()
+        } else {
+            format!("{} (seconds since the epoch)", h.tv_sec)
+        }
+    );
+    println!("Compression:     {}", k.compression().name());
+    println!("CPUs:            {} (nr_cpus), {} PRSTATUS notes", h.nr_cpus, cpus);
+    println!(
+        "Memory:          {} MiB: {} pages present, {} dumped, max_mapnr {}",
+        (present * k.block_size()) >> 20,
+        present,
+        dumped,
+        k.max_mapnr()
+    );
+    match vmci {
+        Some(v) => println!("VMCOREINFO:      {} bytes", v.len()),
+        None => println!("VMCOREINFO:      none"),
+    }
+    Ok(())
+}
+
+/// Number of NT_PRSTATUS notes named "CORE" in a big-endian note blob.
+fn count_prstatus(notes: &[u8]) -> usize {
+    let mut pos = 0usize;
+    let mut n = 0;
+    while notes.len().saturating_sub(pos) >= 12 {
+        let w = |i: usize| {
+            u32::from_be_bytes([
+                notes[pos + i],
+                notes[pos + i + 1],
+                notes[pos + i + 2],
+                notes[pos + i + 3],
+            ]) as usize
+        };
+        let (namesz, descsz, ty) = (w(0), w(4), w(8));
+        let name_end = pos + 12 + namesz;
+        if notes.get(pos + 12..name_end).is_some_and(|nm| nm.starts_with(b"CORE")) && ty == 1 {
+            n += 1;
+        }
+        let Some(next) = (pos + 12)
+            .checked_add(namesz.next_multiple_of(4))
+            .and_then(|p| p.checked_add(descsz.next_multiple_of(4)))
+        else {
+            break;
+        };
+        pos = next;
+    }
+    n
 }

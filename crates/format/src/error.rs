@@ -45,6 +45,13 @@ pub enum FormatError {
          such memory cannot be decrypted"
     )]
     NotPvDump,
+    /// An encrypted PV dump was given where plain memory is needed.
+    #[error(
+        "this is an encrypted Protected Virtualization dump (it has a `pv_compl` section): \
+         its memory is ciphertext and cannot be converted as it is; \
+         use `pvdump decrypt --key CCK` (which also takes --format kdump)"
+    )]
+    EncryptedInput,
     /// A tweak component in `pv_mem_meta` describes an impossible page state.
     #[error(
         "invalid page state for page frame {pfn:#x} (guest address {gaddr:#x}): tweak component at file offset {offset:#x} is {component}: {reason}{more}",

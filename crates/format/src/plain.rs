@@ -1,93 +1,103 @@
-//! Reading CPU registers back from the notes of a plain s390x vmcore (pvdump's own output, a
-//! kernel /proc/vmcore, zgetdump's output): the inverse of the note writer.
+//! A plain (not encrypted) s390x ELF vmcore as a [`PageSource`]: pvdump's own ELF output,
+//! a QEMU dump of a normal guest, or a kernel /proc/vmcore copy.
 
-use crate::bytes::{be32, be64, copy_array};
-use crate::consts::*;
-use crate::cpu::CpuRegisters;
+use crate::consts::{PAGE_SIZE, SECTION_PV_COMPL, SECTION_PV_MEM_META};
 use crate::elf::ElfCore;
 use crate::error::{FormatError, Result};
+use crate::source::{MemoryBlock, PageSource};
 
-/// One CPU found in the notes: a PRSTATUS and the notes after it up to the next PRSTATUS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoteCpu {
-    /// pr_pid of the PRSTATUS.
-    pub pid: u32,
-    pub regs: CpuRegisters,
-    /// Note types seen for this CPU, in order.
-    pub note_types: Vec<u32>,
+/// Guest memory of a plain ELF core. Blocks are the PT_LOADs rounded out to whole pages
+/// (overlapping rounded ranges merged); bytes past a segment's p_filesz, and the parts of a
+/// rounded page outside every segment, read as zero.
+#[derive(Debug, Clone)]
+pub struct PlainElf<'a> {
+    core: ElfCore<'a>,
+    blocks: Vec<MemoryBlock>,
 }
 
-fn u64s<const N: usize>(d: &[u8]) -> [u64; N] {
-    std::array::from_fn(|i| be64(d, 8 * i))
-}
-
-/// Groups the notes of a plain vmcore into CPUs the way crash does (a new CPU at every
-/// NT_PRSTATUS) and decodes the s390x register notes.
-pub fn cpus_from_notes(core: &ElfCore<'_>) -> Result<Vec<NoteCpu>> {
-    let mut cpus: Vec<NoteCpu> = Vec::new();
-    for note in core.notes() {
-        let note = note?;
-        let short = |need: usize| {
-            FormatError::invalid(
-                format!("note type {:#x}", note.n_type),
-                note.offset,
-                format!(
-                    "n_descsz {} is smaller than the {need} bytes this note type needs",
-                    note.desc.len()
-                ),
-            )
-        };
-        if note.n_type == NT_PRSTATUS && note.name == b"CORE" {
-            let d = note.desc;
-            if d.len() < 320 {
-                return Err(short(320));
-            }
-            let mut regs = CpuRegisters {
-                psw: [be64(d, 112), be64(d, 120)],
-                ..CpuRegisters::default()
-            };
-            for i in 0..16 {
-                regs.gprs[i] = be64(d, 128 + 8 * i);
-                regs.acrs[i] = be32(d, 256 + 4 * i);
-            }
-            cpus.push(NoteCpu {
-                pid: be32(d, 32),
-                regs,
-                note_types: vec![NT_PRSTATUS],
-            });
-            continue;
-        }
-        let Some(cpu) = cpus.last_mut() else { continue };
-        let d = note.desc;
-        let r = &mut cpu.regs;
-        let need = match note.n_type {
-            NT_FPREGSET => 136,
-            NT_S390_TIMER | NT_S390_TODCMP => 8,
-            NT_S390_TODPREG | NT_S390_PREFIX => 4,
-            NT_S390_CTRS | NT_S390_VXRS_LOW => 128,
-            NT_S390_VXRS_HIGH => 256,
-            NT_S390_GS_CB => 32,
-            _ => continue,
-        };
-        if d.len() < need {
-            return Err(short(need));
-        }
-        match note.n_type {
-            NT_FPREGSET => {
-                r.fpc = be32(d, 0);
-                r.fprs = u64s(&d[8..]);
-            }
-            NT_S390_TIMER => r.timer = be64(d, 0),
-            NT_S390_TODCMP => r.todcmp = be64(d, 0),
-            NT_S390_TODPREG => r.todpreg = be32(d, 0),
-            NT_S390_CTRS => r.ctrs = u64s(d),
-            NT_S390_PREFIX => r.prefix = be32(d, 0),
-            NT_S390_VXRS_LOW => r.vxrs_low = u64s(d),
-            NT_S390_VXRS_HIGH => r.vxrs_high = std::array::from_fn(|i| copy_array(d, 16 * i)),
-            NT_S390_GS_CB => r.gs_cb = u64s(d),
-            _ => {}
-        }
-        cpu.note_types.push(note.n_type);
+impl<'a> PlainElf<'a> {
+    /// Parses `data` as an ELF core.
+    pub fn parse(data: &'a [u8]) -> Result<Self> {
+        Self::from_core(ElfCore::parse(data)?)
     }
-    Ok(cpus)
+
+    /// Wraps a parsed core. A PV dump (with `pv_compl`/`pv_mem_meta` sections) is refused
+    /// with [`FormatError::EncryptedInput`]: its memory is ciphertext.
+    pub fn from_core(core: ElfCore<'a>) -> Result<Self> {
+        if core.section(SECTION_PV_COMPL).is_some() || core.section(SECTION_PV_MEM_META).is_some() {
+            return Err(FormatError::EncryptedInput);
+        }
+        let mut blocks: Vec<MemoryBlock> = Vec::with_capacity(core.loads().len());
+        for l in core.loads() {
+            let start = l.paddr & !(PAGE_SIZE - 1);
+            let end = l.end().checked_next_multiple_of(PAGE_SIZE).ok_or_else(|| {
+                FormatError::invalid(
+                    format!("program header {}", l.phdr_index),
+                    l.phdr_offset,
+                    "segment ends at the top of the address space",
+                )
+            })?;
+            match blocks.last_mut() {
+                Some(last) if last.end() > start => {
+                    last.size = end.max(last.end()) - last.paddr;
+                }
+                _ => blocks.push(MemoryBlock {
+                    paddr: start,
+                    size: end - start,
+                }),
+            }
+        }
+        Ok(PlainElf { core, blocks })
+    }
+
+    /// The parsed ELF core.
+    pub fn core(&self) -> &ElfCore<'a> {
+        &self.core
+    }
+}
+
+impl PageSource for PlainElf<'_> {
+    fn blocks(&self) -> &[MemoryBlock] {
+        &self.blocks
+    }
+
+    fn read_pages(&self, paddr: u64, out: &mut [u8], zero: &mut [bool]) -> Result<()> {
+        let loads = self.core.loads();
+        let data = self.core.data();
+        let (pages, _) = out.as_chunks_mut::<{ PAGE_SIZE as usize }>();
+        for (i, (page, z)) in pages.iter_mut().zip(zero.iter_mut()).enumerate() {
+            let addr = paddr + i as u64 * PAGE_SIZE;
+            if !self.blocks.iter().any(|b| b.contains(addr)) {
+                return Err(FormatError::invalid_read(addr));
+            }
+            let end = addr + PAGE_SIZE;
+            page.fill(0);
+            let mut any = false;
+            let first = loads.partition_point(|l| l.end() <= addr);
+            for l in loads[first..].iter().take_while(|l| l.paddr < end) {
+                // The part of this page backed by file bytes of the segment.
+                let from = l.paddr.max(addr);
+                let to = (l.paddr + l.filesz.min(l.memsz)).min(end);
+                if from >= to {
+                    continue;
+                }
+                let off = l.file_offset + (from - l.paddr);
+                let n = (to - from) as usize;
+                let src = usize::try_from(off)
+                    .ok()
+                    .and_then(|o| data.get(o..o.checked_add(n)?))
+                    .ok_or_else(|| {
+                        FormatError::invalid(
+                            format!("memory of program header {}", l.phdr_index),
+                            off,
+                            format!("{n} bytes run past the end of the file"),
+                        )
+                    })?;
+                page[(from - addr) as usize..(to - addr) as usize].copy_from_slice(src);
+                any = true;
+            }
+            *z = !any;
+        }
+        Ok(())
+    }
 }

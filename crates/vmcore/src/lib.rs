@@ -7,6 +7,8 @@
 
 mod elf;
 mod error;
+pub mod kdump;
+pub mod kdump_read;
 mod notes;
 mod output;
 mod pump;
@@ -16,6 +18,8 @@ pub mod synth;
 
 pub use elf::{ElfLayout, WriteStats, write_elf};
 pub use error::WriteError;
+pub use kdump::{Compression, KdumpInfo, KdumpLayout, KdumpStats, write_kdump};
+pub use kdump_read::KdumpFile;
 pub use notes::{NOTE_BYTES_PER_CPU, NoteBlob, build_notes, prpsinfo, prstatus, push_note};
 pub use output::{AtomicFile, Output, remove_pending_temp_files, same_file};
 pub use pump::{Progress, WriteOptions, is_zero, pump};

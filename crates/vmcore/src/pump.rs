@@ -45,7 +45,7 @@ impl Default for WriteOptions<'_> {
 }
 
 impl WriteOptions<'_> {
-    fn check_cancel(&self) -> Result<(), WriteError> {
+    pub(crate) fn check_cancel(&self) -> Result<(), WriteError> {
         match self.cancel {
             Some(c) if c.load(Ordering::Relaxed) => Err(WriteError::Cancelled),
             _ => Ok(()),

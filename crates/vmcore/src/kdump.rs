@@ -1,0 +1,618 @@
+//! The kdump-compressed (diskdump, "KDUMP   ") writer and its flattened stream variant
+//! (formats.md E.1-E.6). See docs/kdump.md for the layout decisions.
+//!
+//! Layout, in 4096-byte blocks, all integers big-endian (the s390x byte order):
+//! block 0 `disk_dump_header`; block 1.. `kdump_sub_header` + the ELF note blob; the 1st
+//! bitmap (page exists); the 2nd bitmap (page dumped, identical: every existing page is
+//! dumped); one 24-byte page descriptor per page in ascending pfn order; then the page data,
+//! starting with one shared all-zero block that every zero page points at.
+//!
+//! Sizes of the bitmaps and the descriptor table depend only on the memory blocks, so every
+//! offset except those of the page data is known before the first page is read. Pages are
+//! read and compressed in parallel, a window of chunks at a time, while the previous window
+//! is written in order; memory stays at about two windows whatever the dump size.
+//!
+//! A seekable file gets positional writes; a stream gets the flattened format ("makedumpfile
+//! -F"): a 4096-byte `makedumpfile` header, then `{offset, size}` records, then an end marker.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use pvdump_format::consts::PAGE_SIZE;
+use pvdump_format::{MemoryBlock, PageSource};
+use rayon::prelude::*;
+
+use crate::error::WriteError;
+use crate::notes::NoteBlob;
+use crate::output::{Output, write_at};
+use crate::pump::{WriteOptions, is_zero};
+
+/// Block size of the files written (= the s390x page size).
+pub const BLOCK_SIZE: u64 = PAGE_SIZE;
+/// `disk_dump_header.header_version` written.
+pub const HEADER_VERSION: u32 = 6;
+/// Bytes of `disk_dump_header` (64-bit layout).
+pub const DISK_DUMP_HEADER_SIZE: usize = 464;
+/// Bytes of `kdump_sub_header` (64-bit layout).
+pub const SUB_HEADER_SIZE: u64 = 104;
+/// Bytes of one page descriptor.
+pub const PAGE_DESC_SIZE: u64 = 24;
+/// Signature of a kdump-compressed file.
+pub const KDUMP_SIGNATURE: &[u8; 8] = b"KDUMP   ";
+/// Signature of a flattened stream (16 bytes including the NUL padding).
+pub const FLAT_SIGNATURE: &[u8; 16] = b"makedumpfile\0\0\0\0";
+/// Size of the flattened-format header.
+pub const FLAT_HEADER_SIZE: usize = 4096;
+/// Length of one utsname field.
+pub const UTS_LEN: usize = 65;
+/// utsname.release written when VMCOREINFO gives no OSRELEASE.
+pub const RELEASE_PLACEHOLDER: &str = "unknown (pvdump: no VMCOREINFO)";
+/// utsname.version written (the kernel's version string is not in the dump).
+pub const VERSION_PLACEHOLDER: &str = "unknown (written by pvdump)";
+
+/// Compression of the page data (formats.md E.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Pages stored raw (flags 0).
+    None,
+    /// zlib stream, level 1 (DUMP_DH_COMPRESSED_ZLIB): every reader supports it.
+    Zlib,
+    /// LZO1X-1 compatible stream (DUMP_DH_COMPRESSED_LZO).
+    Lzo,
+    /// Raw (unframed) snappy (DUMP_DH_COMPRESSED_SNAPPY).
+    Snappy,
+    /// zstd frame, level 1 (DUMP_DH_COMPRESSED_ZSTD).
+    Zstd,
+}
+
+impl Compression {
+    /// All of them, for tests and benchmarks.
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Zlib,
+        Compression::Lzo,
+        Compression::Snappy,
+        Compression::Zstd,
+    ];
+
+    /// The `page_desc.flags` / `header.status` bit.
+    pub fn flag(self) -> u32 {
+        match self {
+            Compression::None => 0,
+            Compression::Zlib => 0x01,
+            Compression::Lzo => 0x02,
+            Compression::Snappy => 0x04,
+            Compression::Zstd => 0x20,
+        }
+    }
+
+    /// The compression a descriptor flag or status word names (the lowest bit set wins).
+    pub fn from_flags(flags: u32) -> Option<Compression> {
+        [
+            Compression::Zlib,
+            Compression::Lzo,
+            Compression::Snappy,
+            Compression::Zstd,
+        ]
+        .into_iter()
+        .find(|c| flags & c.flag() != 0)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Zlib => "zlib",
+            Compression::Lzo => "lzo",
+            Compression::Snappy => "snappy",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What goes into `disk_dump_header` besides the layout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KdumpInfo {
+    /// Kernel release (VMCOREINFO `OSRELEASE`); `None` writes [`RELEASE_PLACEHOLDER`].
+    pub release: Option<String>,
+    /// Crash time in seconds since the epoch (VMCOREINFO `CRASHTIME`); `None` writes 0.
+    pub crashtime: Option<u64>,
+    /// Number of CPUs (`nr_cpus`).
+    pub nr_cpus: u32,
+}
+
+/// Statistics of a finished kdump write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KdumpStats {
+    /// Length of the (rearranged) kdump file; a flattened stream is a little longer.
+    pub bytes: u64,
+    /// Bytes of guest memory covered.
+    pub memory: u64,
+    /// Pages with a descriptor.
+    pub pages: u64,
+    /// Pages pointing at the shared zero block.
+    pub zero_pages: u64,
+    /// Pages stored compressed.
+    pub compressed_pages: u64,
+    /// Non-zero pages stored raw (compression did not make them smaller, or `none`).
+    pub raw_pages: u64,
+}
+
+/// Where everything goes in a kdump file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KdumpLayout {
+    /// Number of page frames: highest end address / 4096.
+    pub max_mapnr: u64,
+    /// Blocks taken by the sub-header and notes.
+    pub sub_hdr_blocks: u64,
+    /// Bytes of one bitmap (block aligned).
+    pub bitmap_len: u64,
+    pub bitmap1_offset: u64,
+    pub bitmap2_offset: u64,
+    pub desc_offset: u64,
+    /// Pages with a descriptor (every page of every block).
+    pub pages: u64,
+    /// The shared zero block; page data follows it.
+    pub zero_offset: u64,
+    pub note_offset: u64,
+    pub note_size: u64,
+}
+
+impl KdumpLayout {
+    pub fn new(blocks: &[MemoryBlock], note_size: u64) -> KdumpLayout {
+        let max_mapnr = blocks.iter().map(|b| b.end().div_ceil(PAGE_SIZE)).max().unwrap_or(0);
+        let sub_hdr_blocks = (SUB_HEADER_SIZE + note_size).div_ceil(BLOCK_SIZE);
+        let bitmap_len = max_mapnr.div_ceil(8).next_multiple_of(BLOCK_SIZE);
+        let bitmap1_offset = BLOCK_SIZE * (1 + sub_hdr_blocks);
+        let bitmap2_offset = bitmap1_offset + bitmap_len;
+        let desc_offset = bitmap2_offset + bitmap_len;
+        let pages: u64 = blocks.iter().map(|b| b.pages()).sum();
+        KdumpLayout {
+            max_mapnr,
+            sub_hdr_blocks,
+            bitmap_len,
+            bitmap1_offset,
+            bitmap2_offset,
+            desc_offset,
+            pages,
+            zero_offset: desc_offset + pages * PAGE_DESC_SIZE,
+            note_offset: BLOCK_SIZE + SUB_HEADER_SIZE,
+            note_size,
+        }
+    }
+
+    /// `bitmap_blocks` of the header: both bitmaps.
+    pub fn bitmap_blocks(&self) -> u64 {
+        2 * self.bitmap_len / BLOCK_SIZE
+    }
+
+    /// Block 0: `disk_dump_header`, zero padded to the block size.
+    pub fn header_block(&self, info: &KdumpInfo, compression: Compression) -> Vec<u8> {
+        let mut h = vec![0u8; BLOCK_SIZE as usize];
+        h[0..8].copy_from_slice(KDUMP_SIGNATURE);
+        h[8..12].copy_from_slice(&HEADER_VERSION.to_be_bytes());
+        let release = info
+            .release
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .unwrap_or(RELEASE_PLACEHOLDER);
+        let uts = ["Linux", "", release, VERSION_PLACEHOLDER, "s390x", ""];
+        for (i, s) in uts.iter().enumerate() {
+            let at = 12 + i * UTS_LEN;
+            let b = truncate_utf8(s, UTS_LEN - 1);
+            h[at..at + b.len()].copy_from_slice(b);
+        }
+        // 402..408: padding before the timeval.
+        h[408..416].copy_from_slice(&info.crashtime.unwrap_or(0).to_be_bytes());
+        // tv_usec stays 0.
+        h[424..428].copy_from_slice(&compression.flag().to_be_bytes());
+        h[428..432].copy_from_slice(&(BLOCK_SIZE as u32).to_be_bytes());
+        h[432..436].copy_from_slice(&sat32(self.sub_hdr_blocks).to_be_bytes());
+        h[436..440].copy_from_slice(&sat32(self.bitmap_blocks()).to_be_bytes());
+        h[440..444].copy_from_slice(&sat32(self.max_mapnr).to_be_bytes());
+        // total_ram_blocks, device_blocks, written_blocks, current_cpu: 0.
+        h[460..464].copy_from_slice(&info.nr_cpus.to_be_bytes());
+        h
+    }
+
+    /// The sub-header blocks: `kdump_sub_header`, the notes, zero padding.
+    pub fn sub_header_blocks(&self, notes: &NoteBlob) -> Vec<u8> {
+        let mut s = vec![0u8; (self.sub_hdr_blocks * BLOCK_SIZE) as usize];
+        // phys_base 0, dump_level 0 (nothing excluded), split 0, start/end_pfn 0.
+        if let Some((off, len)) = notes.vmcoreinfo {
+            s[32..40].copy_from_slice(&(self.note_offset + off as u64).to_be_bytes());
+            s[40..48].copy_from_slice(&(len as u64).to_be_bytes());
+        }
+        s[48..56].copy_from_slice(&self.note_offset.to_be_bytes());
+        s[56..64].copy_from_slice(&self.note_size.to_be_bytes());
+        // offset/size_eraseinfo 0, start/end_pfn_64 0.
+        s[96..104].copy_from_slice(&self.max_mapnr.to_be_bytes());
+        let n = SUB_HEADER_SIZE as usize;
+        s[n..n + notes.bytes.len()].copy_from_slice(&notes.bytes);
+        s
+    }
+}
+
+fn sat32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+fn truncate_utf8(s: &str, max: usize) -> &[u8] {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s.as_bytes()[..end]
+}
+
+/// Sets the bits of `piece` (bitmap bytes starting at byte `first_byte`) for every page of
+/// `blocks` (LSB first: pfn p is bit p & 7 of byte p >> 3).
+pub fn fill_bitmap(piece: &mut [u8], first_byte: u64, blocks: &[MemoryBlock]) {
+    let lo = first_byte * 8;
+    let hi = lo + piece.len() as u64 * 8;
+    for b in blocks {
+        let a = (b.paddr / PAGE_SIZE).max(lo);
+        let e = b.end().div_ceil(PAGE_SIZE).min(hi);
+        let mut p = a;
+        while p < e {
+            let i = ((p - lo) >> 3) as usize;
+            if p & 7 == 0 && e - p >= 8 {
+                piece[i] = 0xff;
+                p += 8;
+            } else {
+                piece[i] |= 1 << (p & 7);
+                p += 1;
+            }
+        }
+    }
+}
+
+/// Positional writes into a file, or flattened records into a stream.
+enum Sink<'a> {
+    File(&'a File),
+    Flat(BufWriter<&'a mut dyn Write>),
+}
+
+impl Sink<'_> {
+    fn write(&mut self, offset: u64, buf: &[u8]) -> Result<(), WriteError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Sink::File(f) => write_at(f, buf, offset),
+            Sink::Flat(w) => {
+                let ctx = |e| {
+                    WriteError::io(
+                        format!(
+                            "writing {} bytes for offset {offset:#x} to the output stream",
+                            buf.len()
+                        ),
+                        e,
+                    )
+                };
+                w.write_all(&offset.to_be_bytes()).map_err(ctx)?;
+                w.write_all(&(buf.len() as u64).to_be_bytes()).map_err(ctx)?;
+                w.write_all(buf).map_err(ctx)
+            }
+        }
+    }
+}
+
+/// A run of pages inside one block.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    paddr: u64,
+    pages: usize,
+}
+
+/// One compressed chunk: the stored bytes and, per page, (stored size, flags); size 0 marks
+/// a zero page.
+struct ChunkOut {
+    data: Vec<u8>,
+    pages: Vec<(u32, u32)>,
+}
+
+/// Per-worker compression state.
+enum PageCompressor {
+    None,
+    Zlib(flate2::Compress),
+    Lzo(Box<lzokay::compress::Dict>),
+    Snappy(Box<snap::raw::Encoder>),
+    Zstd(Box<zstd::bulk::Compressor<'static>>),
+}
+
+/// Scratch space: enough for the worst case of every compressor on one page.
+const SCRATCH: usize = 2 * PAGE_SIZE as usize;
+
+impl PageCompressor {
+    fn new(c: Compression) -> Result<PageCompressor, WriteError> {
+        Ok(match c {
+            Compression::None => PageCompressor::None,
+            Compression::Zlib => PageCompressor::Zlib(flate2::Compress::new(flate2::Compression::fast(), true)),
+            Compression::Lzo => PageCompressor::Lzo(lzokay::compress::Dict::new()),
+            Compression::Snappy => PageCompressor::Snappy(Box::new(snap::raw::Encoder::new())),
+            Compression::Zstd => PageCompressor::Zstd(Box::new(
+                zstd::bulk::Compressor::new(1).map_err(|e| WriteError::io("starting the zstd compressor", e))?,
+            )),
+        })
+    }
+
+    /// Compresses one page into `out`; `Some(len)` only when the result is smaller than a page.
+    fn compress(&mut self, page: &[u8], out: &mut [u8]) -> Option<usize> {
+        let limit = page.len() - 1;
+        let n = match self {
+            PageCompressor::None => return None,
+            PageCompressor::Zlib(z) => {
+                z.reset();
+                match z.compress(page, &mut out[..limit], flate2::FlushCompress::Finish) {
+                    Ok(flate2::Status::StreamEnd) => z.total_out() as usize,
+                    _ => return None,
+                }
+            }
+            PageCompressor::Lzo(dict) => lzokay::compress::compress_no_alloc(page, out, dict).ok()?,
+            PageCompressor::Snappy(e) => e.compress(page, out).ok()?,
+            PageCompressor::Zstd(z) => z.compress_to_buffer(page, &mut out[..limit]).ok()?,
+        };
+        (n < page.len()).then_some(n)
+    }
+}
+
+fn compress_chunk<S: PageSource + ?Sized>(
+    src: &S,
+    c: Chunk,
+    comp: &mut PageCompressor,
+    buf: &mut Vec<u8>,
+    zero: &mut Vec<bool>,
+) -> Result<ChunkOut, WriteError> {
+    let page = PAGE_SIZE as usize;
+    buf.resize(c.pages * page, 0);
+    zero.clear();
+    zero.resize(c.pages, false);
+    src.read_pages(c.paddr, buf, zero)?;
+    let mut out = ChunkOut {
+        data: Vec::with_capacity(c.pages * page / 2),
+        pages: Vec::with_capacity(c.pages),
+    };
+    let mut scratch = [0u8; SCRATCH];
+    for (p, &known_zero) in buf.chunks_exact(page).zip(zero.iter()) {
+        if known_zero || is_zero(p) {
+            out.pages.push((0, 0));
+        } else if let Some(n) = comp.compress(p, &mut scratch) {
+            out.data.extend_from_slice(&scratch[..n]);
+            out.pages.push((n as u32, comp_flag(comp)));
+        } else {
+            out.data.extend_from_slice(p);
+            out.pages.push((PAGE_SIZE as u32, 0));
+        }
+    }
+    Ok(out)
+}
+
+fn comp_flag(c: &PageCompressor) -> u32 {
+    match c {
+        PageCompressor::None => 0,
+        PageCompressor::Zlib(_) => Compression::Zlib.flag(),
+        PageCompressor::Lzo(_) => Compression::Lzo.flag(),
+        PageCompressor::Snappy(_) => Compression::Snappy.flag(),
+        PageCompressor::Zstd(_) => Compression::Zstd.flag(),
+    }
+}
+
+fn chunks(blocks: &[MemoryBlock], chunk_pages: usize) -> impl Iterator<Item = Chunk> + '_ {
+    let step = chunk_pages as u64 * PAGE_SIZE;
+    blocks.iter().flat_map(move |b| {
+        (0..b.size.div_ceil(step)).map(move |i| {
+            let start = i * step;
+            Chunk {
+                paddr: b.paddr + start,
+                pages: ((b.size - start).min(step) / PAGE_SIZE) as usize,
+            }
+        })
+    })
+}
+
+/// Bitmap bytes generated and written at a time.
+const BITMAP_PIECE: u64 = 1 << 20;
+
+/// Writes a complete kdump-compressed dump of `src` with these notes: positional writes to
+/// a file, the flattened format to a stream.
+pub fn write_kdump<S: PageSource + ?Sized>(
+    src: &S,
+    notes: &NoteBlob,
+    info: &KdumpInfo,
+    compression: Compression,
+    out: &mut Output<'_>,
+    opts: &WriteOptions<'_>,
+) -> Result<KdumpStats, WriteError> {
+    let blocks = src.blocks();
+    let layout = KdumpLayout::new(blocks, notes.bytes.len() as u64);
+    let mut sink = match out {
+        Output::File(f) => Sink::File(f),
+        Output::Stream(w) => {
+            let mut w = BufWriter::with_capacity(1 << 20, &mut **w as &mut dyn Write);
+            let mut head = vec![0u8; FLAT_HEADER_SIZE];
+            head[..16].copy_from_slice(FLAT_SIGNATURE);
+            head[16..24].copy_from_slice(&1i64.to_be_bytes()); // TYPE_FLAT_HEADER
+            head[24..32].copy_from_slice(&1i64.to_be_bytes()); // VERSION_FLAT_HEADER
+            w.write_all(&head)
+                .map_err(|e| WriteError::io("writing the flattened header to the output stream", e))?;
+            Sink::Flat(w)
+        }
+    };
+    sink.write(0, &layout.header_block(info, compression))?;
+    sink.write(BLOCK_SIZE, &layout.sub_header_blocks(notes))?;
+    // Both bitmaps are the same: every existing page is dumped.
+    let mut piece = Vec::new();
+    let mut at = 0;
+    while at < layout.bitmap_len {
+        let n = (layout.bitmap_len - at).min(BITMAP_PIECE);
+        piece.clear();
+        piece.resize(n as usize, 0);
+        fill_bitmap(&mut piece, at, blocks);
+        sink.write(layout.bitmap1_offset + at, &piece)?;
+        sink.write(layout.bitmap2_offset + at, &piece)?;
+        at += n;
+    }
+    drop(piece);
+    sink.write(layout.zero_offset, &[0u8; PAGE_SIZE as usize])?;
+
+    let chunk_pages = opts.chunk_pages.max(1);
+    let window = opts.window.max(1);
+    let mut stats = KdumpStats {
+        memory: src.total_bytes(),
+        pages: layout.pages,
+        ..KdumpStats::default()
+    };
+    let mut desc_pos = layout.desc_offset;
+    let mut data_pos = layout.zero_offset + PAGE_SIZE;
+    let mut it = chunks(blocks, chunk_pages);
+    let mut pending: Option<Vec<ChunkOut>> = None;
+    loop {
+        opts.check_cancel()?;
+        let batch: Vec<Chunk> = it.by_ref().take(window).collect();
+        if batch.is_empty() && pending.is_none() {
+            break;
+        }
+        let mut produced: Option<Result<Vec<ChunkOut>, WriteError>> = None;
+        let mut written: Result<(), WriteError> = Ok(());
+        rayon::in_place_scope(|s| {
+            if !batch.is_empty() {
+                let produced = &mut produced;
+                let batch = &batch;
+                s.spawn(move |_| {
+                    *produced = Some(
+                        batch
+                            .par_iter()
+                            .map_init(
+                                || (PageCompressor::new(compression), Vec::new(), Vec::new()),
+                                |(comp, buf, zero), &c| match comp {
+                                    Ok(comp) => compress_chunk(src, c, comp, buf, zero),
+                                    Err(e) => Err(WriteError::io(
+                                        "starting a compressor",
+                                        std::io::Error::other(e.to_string()),
+                                    )),
+                                },
+                            )
+                            .collect(),
+                    );
+                });
+            }
+            if let Some(done) = pending.take() {
+                written = emit(&mut sink, done, &layout, &mut desc_pos, &mut data_pos, &mut stats, opts);
+            }
+        });
+        written?;
+        pending = produced.transpose()?;
+    }
+    match sink {
+        Sink::File(_) => {}
+        Sink::Flat(mut w) => {
+            w.write_all(&[0xff; 16])
+                .and_then(|()| w.flush())
+                .map_err(|e| WriteError::io("finishing the flattened output stream", e))?;
+        }
+    }
+    stats.bytes = data_pos;
+    Ok(stats)
+}
+
+/// Writes one window of compressed chunks in order: their data, then their descriptors.
+fn emit(
+    sink: &mut Sink<'_>,
+    done: Vec<ChunkOut>,
+    layout: &KdumpLayout,
+    desc_pos: &mut u64,
+    data_pos: &mut u64,
+    stats: &mut KdumpStats,
+    opts: &WriteOptions<'_>,
+) -> Result<(), WriteError> {
+    let n: usize = done.iter().map(|c| c.pages.len()).sum();
+    let mut descs = Vec::with_capacity(n * PAGE_DESC_SIZE as usize);
+    for c in done {
+        let start = *data_pos;
+        for &(size, flags) in &c.pages {
+            let (off, size) = if size == 0 {
+                stats.zero_pages += 1;
+                (layout.zero_offset, PAGE_SIZE as u32)
+            } else {
+                if flags == 0 {
+                    stats.raw_pages += 1;
+                } else {
+                    stats.compressed_pages += 1;
+                }
+                let off = *data_pos;
+                *data_pos += u64::from(size);
+                (off, size)
+            };
+            descs.extend_from_slice(&off.to_be_bytes());
+            descs.extend_from_slice(&size.to_be_bytes());
+            descs.extend_from_slice(&flags.to_be_bytes());
+            descs.extend_from_slice(&0u64.to_be_bytes());
+        }
+        sink.write(start, &c.data)?;
+        if let Some(p) = opts.progress {
+            p.advance(c.pages.len() as u64 * PAGE_SIZE);
+        }
+    }
+    sink.write(*desc_pos, &descs)?;
+    *desc_pos += descs.len() as u64;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_bits_lsb_first() {
+        let blocks = [
+            MemoryBlock {
+                paddr: 0,
+                size: 3 * PAGE_SIZE,
+            },
+            MemoryBlock {
+                paddr: 9 * PAGE_SIZE,
+                size: 20 * PAGE_SIZE,
+            },
+        ];
+        let mut b = vec![0u8; 4];
+        fill_bitmap(&mut b, 0, &blocks);
+        assert_eq!(b, [0b0000_0111, 0b1111_1110, 0xff, 0b0001_1111]);
+        let mut b = vec![0u8; 2];
+        fill_bitmap(&mut b, 1, &blocks);
+        assert_eq!(b, [0b1111_1110, 0xff]);
+    }
+
+    #[test]
+    fn header_fields() {
+        let blocks = [MemoryBlock {
+            paddr: 0,
+            size: 1 << 30,
+        }];
+        let l = KdumpLayout::new(&blocks, 5000);
+        assert_eq!(l.max_mapnr, 1 << 18);
+        assert_eq!(l.sub_hdr_blocks, 2);
+        assert_eq!(l.bitmap_len, 32768);
+        assert_eq!(l.bitmap_blocks(), 16);
+        assert_eq!(l.desc_offset, 3 * 4096 + 2 * 32768);
+        let info = KdumpInfo {
+            release: Some("6.8.0".into()),
+            crashtime: Some(1_700_000_000),
+            nr_cpus: 3,
+        };
+        let h = l.header_block(&info, Compression::Zstd);
+        assert_eq!(&h[0..12], b"KDUMP   \0\0\0\x06");
+        assert_eq!(&h[12..18], b"Linux\0");
+        assert_eq!(&h[142..148], b"6.8.0\0");
+        assert_eq!(&h[272..278], b"s390x\0");
+        assert_ne!(h[207], 0);
+        assert_eq!(&h[408..416], &1_700_000_000u64.to_be_bytes());
+        assert_eq!(&h[424..440], &[0, 0, 0, 0x20, 0, 0, 0x10, 0, 0, 0, 0, 2, 0, 0, 0, 16]);
+        assert_eq!(&h[460..464], &3u32.to_be_bytes());
+    }
+}
