@@ -140,7 +140,8 @@ pub struct OutputArgs {
     /// Worker threads (default: all cores).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Print nothing on success (errors and warnings are still printed).
+    /// No progress bar and no summary line (errors and warnings are still printed). The
+    /// progress bar is shown only when stderr is a terminal.
     #[arg(short, long)]
     pub quiet: bool,
 }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use pvdump_format::PageSource;
 use pvdump_vmcore::{
-    AtomicFile, Compression, KdumpInfo, KdumpStats, NoteBlob, Output, WriteOptions, same_file, write_elf, write_kdump,
+    AtomicFile, Compression, KdumpInfo, KdumpStats, NoteBlob, Output, Progress, WriteOptions, same_file, write_elf,
+    write_kdump,
 };
 
 use crate::args::{Format, OutputArgs};
@@ -78,10 +79,12 @@ pub fn write_output<S: PageSource + ?Sized>(
     out: &OutputArgs,
 ) -> Result<Written, Failure> {
     let pool = thread_pool(out.threads)?;
-    pool.install(|| -> Result<Written, Failure> {
+    let bar = (!out.quiet && std::io::stderr().is_terminal()).then(|| Bar::new(src.total_bytes()));
+    let result = pool.install(|| -> Result<Written, Failure> {
         let opts = WriteOptions {
             cancel: Some(&CANCEL),
             window: 4 * rayon::current_num_threads(),
+            progress: bar.as_ref().map(|b| b as &dyn Progress),
             ..WriteOptions::default()
         };
         let write = |o: &mut Output<'_>| -> Result<Written, Failure> {
@@ -113,7 +116,34 @@ pub fn write_output<S: PageSource + ?Sized>(
             file.commit()?;
             Ok(w)
         }
-    })
+    });
+    if let Some(b) = bar {
+        b.0.finish_and_clear();
+    }
+    result
+}
+
+/// A progress bar on stderr (only when stderr is a terminal and --quiet is not given):
+/// bytes of memory done, rate and ETA.
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new(total: u64) -> Bar {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr_with_hz(8));
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
 }
 
 pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, Failure> {
