@@ -68,7 +68,11 @@ pub fn run(args: &DecryptArgs) -> Result<(), Failure> {
                     Ok(write_elf(&opened, &notes, &mut out, &opts)?)
                 } else {
                     let file = AtomicFile::create(&args.output, args.force)?;
-                    let stats = write_elf(&opened, &notes, &mut Output::File(file.file()), &opts)?;
+                    crate::signals::set_temp_path(file.temp_path());
+                    let written = write_elf(&opened, &notes, &mut Output::File(file.file()), &opts);
+                    // The input is no longer read after this: a SIGBUS cannot come any more.
+                    crate::signals::clear_temp_path();
+                    let stats = written?;
                     file.commit()?;
                     Ok(stats)
                 }

@@ -1,0 +1,213 @@
+//! Output safety and secret hygiene of the binary (issue 5): SIGINT during a decrypt removes
+//! the temporary file and exits 130, a full disk exits 5, the key file permission warning,
+//! and no secret in `info --json` or in any message.
+
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pvdump_crypto::{Cck, DumpKey, open_completion};
+use pvdump_format::PvDump;
+use pvdump_vmcore::synth::SynthSpec;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pvdump");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Writes a dump and its key (mode 0600) into `dir`.
+fn write_fixture(dir: &Path, spec: &SynthSpec) -> (PathBuf, PathBuf) {
+    let dump = dir.join("dump.elf");
+    let key = dir.join("cck.bin");
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&dump).unwrap());
+    spec.write_dump(&mut w).unwrap();
+    w.flush().unwrap();
+    std::fs::write(&key, spec.cck()).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (dump, key)
+}
+
+#[test]
+fn sigint_removes_the_temporary_file_and_exits_130() {
+    let dir = scratch("sigint");
+    let mut spec = SynthSpec::simple(0x5167, 256, 1);
+    spec.zero_permille = 0;
+    spec.shared_permille = 0;
+    let (dump, key) = write_fixture(&dir, &spec);
+    let out = dir.join("out.elf");
+    let before = listing(&dir);
+    let child = Command::new(BIN)
+        .args(["decrypt", "--threads", "1", "--key"])
+        .arg(&key)
+        .arg(&dump)
+        .arg("-o")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the temporary output exists, i.e. the writers are running.
+    let start = Instant::now();
+    let temp = loop {
+        if let Some(t) = listing(&dir).into_iter().find(|n| n.ends_with(".tmp")) {
+            break t;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no temporary file appeared");
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    assert!(temp.starts_with(".out.elf.pvdump-"), "{temp}");
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted") || stderr.contains("cancelled"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!out.exists());
+    assert_eq!(listing(&dir), before, "the temporary file was left behind");
+}
+
+#[test]
+fn full_disk_on_standard_output_exits_5() {
+    let dir = scratch("devfull");
+    let (dump, key) = write_fixture(&dir, &SynthSpec::simple(0xf011, 1, 1));
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let result = Command::new(BIN)
+        .args(["decrypt", "--key"])
+        .arg(&key)
+        .arg(&dump)
+        .args(["-o", "-"])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(listing(&dir), ["cck.bin", "dump.elf"]);
+}
+
+#[test]
+fn key_file_readable_by_others_is_warned_about() {
+    let dir = scratch("keymode");
+    let (dump, key) = write_fixture(&dir, &SynthSpec::simple(0x6e7, 1, 1));
+    let run = |out: &str| {
+        Command::new(BIN)
+            .args(["decrypt", "--quiet", "--key"])
+            .arg(&key)
+            .arg(&dump)
+            .arg("-o")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let private = run("a.elf");
+    assert_eq!(private.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&private.stderr), "");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let shared = run("b.elf");
+    assert_eq!(shared.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&shared.stderr);
+    assert!(
+        stderr.contains("warning: key file") && stderr.contains("(mode 644)") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn no_secret_in_info_json_or_messages() {
+    let dir = scratch("nosecret");
+    let spec = SynthSpec::simple(0x5ec2, 1, 2);
+    let (dump_path, key) = write_fixture(&dir, &spec);
+    let bytes = std::fs::read(&dump_path).unwrap();
+    let dump = PvDump::parse(&bytes).unwrap();
+    let compl = dump.completion().unwrap();
+    let cck = Cck::from_bytes(spec.cck());
+    let dk = DumpKey::derive(&cck, &compl.seed());
+    let secrets = open_completion(&dk, &compl).unwrap();
+    let forbidden: Vec<(String, String)> = [
+        ("CCK", cck.expose().to_vec()),
+        ("dump key", dk.expose().to_vec()),
+        ("XTS key 1", secrets.xts_key.expose()[..32].to_vec()),
+        ("XTS key 2", secrets.xts_key.expose()[32..].to_vec()),
+        ("nonce", secrets.nonce.to_vec()),
+    ]
+    .into_iter()
+    .flat_map(|(name, k)| {
+        let dec = k[..6].iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",");
+        let dec_sp = k[..6].iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ");
+        [
+            (name.to_string(), hex(&k[..8])),
+            (name.to_string(), hex(&k[..8]).to_uppercase()),
+            (name.to_string(), dec),
+            (name.to_string(), dec_sp),
+        ]
+    })
+    .collect();
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["info", "--json", "--key"],
+        vec!["info", "--key"],
+        vec!["decrypt", "-o", "-", "--key"],
+    ] {
+        let o = Command::new(BIN)
+            .args(&args)
+            .arg(&key)
+            .arg(&dump_path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = if args[0] == "info" {
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        } else {
+            String::new() // the vmcore itself is plaintext memory, not key material
+        };
+        outputs.push((args.join(" "), text + &String::from_utf8_lossy(&o.stderr)));
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        outputs[0]
+            .1
+            .lines()
+            .filter(|l| !l.starts_with("pvdump:"))
+            .collect::<String>()
+            .as_str(),
+    )
+    .expect("info --json prints JSON");
+    assert_eq!(json["pv"]["cpus"], 2, "{json}");
+    for (cmd, text) in &outputs {
+        for (name, pattern) in &forbidden {
+            assert!(
+                !text.contains(pattern.as_str()),
+                "`pvdump {cmd}` prints the {name}: {text}"
+            );
+        }
+    }
+}
