@@ -45,32 +45,8 @@ fn write_fixture(dir: &Path, spec: &SynthSpec) -> (PathBuf, PathBuf) {
 #[test]
 fn sigint_removes_the_temporary_file_and_exits_130() {
     let dir = scratch("sigint");
-    let mut spec = SynthSpec::simple(0x5167, 256, 1);
-    spec.zero_permille = 0;
-    spec.shared_permille = 0;
-    let (dump, key) = write_fixture(&dir, &spec);
-    let out = dir.join("out.elf");
-    let before = listing(&dir);
-    let child = Command::new(BIN)
-        .args(["decrypt", "--threads", "1", "--key"])
-        .arg(&key)
-        .arg(&dump)
-        .arg("-o")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the temporary output exists, i.e. the writers are running.
-    let start = Instant::now();
-    let temp = loop {
-        if let Some(t) = listing(&dir).into_iter().find(|n| n.ends_with(".tmp")) {
-            break t;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "no temporary file appeared");
-        std::thread::sleep(Duration::from_micros(200));
-    };
-    assert!(temp.starts_with(".out.elf.pvdump-"), "{temp}");
+    // Returns once the temporary output exists, i.e. the writers are running.
+    let (child, _dump, out, before) = start_big_decrypt(&dir, 0x5167);
     // SAFETY: plain kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
     let result = child.wait_with_output().unwrap();
@@ -83,6 +59,60 @@ fn sigint_removes_the_temporary_file_and_exits_130() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!out.exists());
     assert_eq!(listing(&dir), before, "the temporary file was left behind");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts a decrypt of a 256 MiB dump to a file and returns once its temporary output exists.
+fn start_big_decrypt(dir: &Path, seed: u64) -> (std::process::Child, PathBuf, PathBuf, Vec<String>) {
+    let mut spec = SynthSpec::simple(seed, 256, 1);
+    spec.zero_permille = 0;
+    spec.shared_permille = 0;
+    let (dump, key) = write_fixture(dir, &spec);
+    let out = dir.join("out.elf");
+    let before = listing(dir);
+    let child = Command::new(BIN)
+        .args(["decrypt", "--threads", "1", "--key"])
+        .arg(&key)
+        .arg(&dump)
+        .arg("-o")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(t) = listing(dir).into_iter().find(|n| n.ends_with(".tmp")) {
+            assert!(t.starts_with(".out.elf.pvdump-"), "{t}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no temporary file appeared");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    (child, dump, out, before)
+}
+
+#[test]
+fn dump_truncated_while_mapped_exits_5_without_output() {
+    let dir = scratch("sigbus");
+    let (child, dump, out, before) = start_big_decrypt(&dir, 0x51b5);
+    // Another process shrinks the input under pvdump's map: the next page read faults.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&dump)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("the dump file changed while it was being read"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    assert_eq!(listing(&dir), before, "the temporary file was left behind");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
