@@ -72,6 +72,9 @@ pub fn run(seconds: u64) -> anyhow::Result<()> {
         );
         let status = Command::new("cargo")
             .current_dir(root().join("fuzz"))
+            // The fuzz crate is its own workspace with its own target dir (fuzz/target):
+            // sanitizer builds must not mix with the main build's artifacts.
+            .env_remove("CARGO_TARGET_DIR")
             .args(["+nightly", "fuzz", "run", target])
             .arg(&corpus)
             .arg("--")

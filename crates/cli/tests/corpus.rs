@@ -70,18 +70,23 @@ fn put32(d: &mut [u8], off: usize, v: u32) {
 fn put64(d: &mut [u8], off: usize, v: u64) {
     d[off..off + 8].copy_from_slice(&v.to_be_bytes());
 }
-fn flip(d: &mut Vec<u8>, off: usize) {
+fn flip(d: &mut [u8], off: usize) {
     d[off] ^= 0x10;
 }
+
+type DumpFn = Box<dyn Fn(&Layout, &mut Vec<u8>)>;
+type KeyFn = Box<dyn Fn(&Path, &[u8; 32])>;
+/// Builds the argument list (and the output path that must not appear) from (dir, dump, key).
+type ArgsFn = Box<dyn Fn(&Path, &Path, &Path) -> (Vec<String>, Option<PathBuf>)>;
 
 /// How the mutant is fed to pvdump.
 enum Input {
     /// A damaged dump, the right key.
-    Dump(Box<dyn Fn(&Layout, &mut Vec<u8>)>),
+    Dump(DumpFn),
     /// The valid dump, a bad key file (written by the closure into the given path).
-    Key(Box<dyn Fn(&Path, &[u8; 32])>),
-    /// Anything else: the closure builds the full argument list from (dir, dump, key).
-    Args(Box<dyn Fn(&Path, &Path, &Path) -> (Vec<String>, Option<PathBuf>)>),
+    Key(KeyFn),
+    /// Anything else: the closure builds the full argument list.
+    Args(ArgsFn),
 }
 
 struct Case {

@@ -4,7 +4,7 @@
 use crate::error::{FormatError, Result};
 
 /// Returns `data[offset .. offset + size]`, or an `OutOfBounds` error naming `what`.
-pub fn slice<'a>(data: &'a [u8], offset: u64, size: u64, what: impl FnOnce() -> String) -> Result<&'a [u8]> {
+pub fn slice(data: &[u8], offset: u64, size: u64, what: impl FnOnce() -> String) -> Result<&[u8]> {
     let file_len = data.len() as u64;
     let end = offset.checked_add(size);
     match end {

@@ -355,7 +355,7 @@ impl<'a> ElfCore<'a> {
         for i in 1..self.shnum {
             let sh = read(i)?;
             let hdr_off = h.e_shoff + i * SHDR_SIZE as u64;
-            let Some(rest) = strtab.get(sh.sh_name as usize..) else {
+            let Some(rest) = strtab.get(sh.sh_name..) else {
                 return Err(FormatError::invalid(
                     format!("section header {i}"),
                     hdr_off,

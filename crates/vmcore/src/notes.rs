@@ -111,8 +111,10 @@ mod tests {
 
     #[test]
     fn prstatus_layout() {
-        let mut r = CpuRegisters::default();
-        r.psw = [0x0705_0000_8000_0000, 0x1234];
+        let mut r = CpuRegisters {
+            psw: [0x0705_0000_8000_0000, 0x1234],
+            ..CpuRegisters::default()
+        };
         r.gprs[15] = 0xdead_beef;
         r.acrs[1] = 7;
         let d = prstatus(3, &r);

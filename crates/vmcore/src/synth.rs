@@ -128,6 +128,8 @@ impl SynthSpec {
     }
 
     /// The CPUs' registers.
+    // Field by field on purpose: the order of the RNG draws defines the fixture.
+    #[allow(clippy::field_reassign_with_default)]
     pub fn cpu_registers(&self) -> Vec<CpuRegisters> {
         let mut r = Rng::new(mix(self.seed, 2));
         (0..self.cpus)
@@ -261,7 +263,7 @@ impl SynthSpec {
                 let mut pos = 0;
                 while pos < page.len() {
                     let v = r.next_u64();
-                    let w: &[u8] = if v % 5 == 0 {
+                    let w: &[u8] = if v.is_multiple_of(5) {
                         &v.to_be_bytes()[..4]
                     } else {
                         WORDS[(v >> 8) as usize % WORDS.len()]
