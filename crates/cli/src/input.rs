@@ -120,7 +120,8 @@ impl Input {
             return Ok(Input { map: None });
         }
         // SAFETY: the map is read-only. If another process truncates the file while it is
-        // mapped, reads past the new end fault (SIGBUS); see docs/ARCHITECTURE.md.
+        // mapped, reads past the new end fault (SIGBUS): the handler in signals.rs removes
+        // the temporary output and exits 5 (docs/errors.md).
         let map =
             unsafe { Mmap::map(&file) }.map_err(|e| Failure::io(format!("cannot map dump {}", path.display()), e))?;
         #[cfg(unix)]
