@@ -876,6 +876,21 @@ fn corruption_corpus() {
         if took > slowest.0 {
             slowest = (took, case.name.clone());
         }
+        // `info` reads the same structures: it must not panic or hang either.
+        if matches!(case.input, Input::Dump(_)) {
+            let info: Vec<String> = ["info", "--json", "--key"]
+                .into_iter()
+                .map(String::from)
+                .chain([key_path.display().to_string(), dump_path.display().to_string()])
+                .collect();
+            let (icode, istderr, itook) = run_with_timeout(&info);
+            if ![0, 3, 4].contains(&icode) || istderr.contains("panicked") || itook > Duration::from_secs(2) {
+                problems.push(format!("info: exit {icode} after {itook:?}: {}", istderr.trim()));
+            }
+            if icode != 0 && !istderr.contains("pvdump: error:") {
+                problems.push(format!("info: exit {icode} without an error message"));
+            }
+        }
         if !problems.is_empty() {
             failures.push(format!(
                 "[{}] {}: {}\n    stderr: {}",
