@@ -131,9 +131,50 @@ fn full_disk_on_standard_output_exits_5() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(5), "{stderr}");
-    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(stderr.matches("No space left on device").count(), 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(listing(&dir), ["cck.bin", "dump.elf"]);
+}
+
+#[test]
+fn output_file_that_cannot_grow_exits_5_without_a_partial_file() {
+    use std::os::unix::process::CommandExt;
+    let dir = scratch("fsize");
+    let (dump, key) = write_fixture(&dir, &SynthSpec::simple(0xf512e, 2, 1));
+    let out = dir.join("out.elf");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["decrypt", "--key"]).arg(&key).arg(&dump).arg("-o").arg(&out);
+    // A file size limit of 512 KiB stands in for a full disk: writes past it fail with EFBIG
+    // (SIGXFSZ is ignored so the write returns the error instead of killing the process).
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: 512 << 10,
+                rlim_max: 512 << 10,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let before = listing(&dir);
+    let result = cmd.stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("the output") && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("File too large").count(),
+        1,
+        "cause printed twice: {stderr}"
+    );
+    assert!(!out.exists());
+    assert_eq!(listing(&dir), before, "a partial temporary file was left behind");
 }
 
 #[test]
