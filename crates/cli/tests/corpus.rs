@@ -1,7 +1,7 @@
 //! Hostile input corpus (issue 5): from one valid synthetic dump, build a table of damaged
 //! dumps, key files and paths, run `pvdump decrypt` on each and check the exit code, that the
 //! message names the structure (and its offset), that nothing panicked, that no output or
-//! temporary file is left behind, that it was quick and that memory stayed bounded.
+//! temporary file is left behind, that it took under a second and that memory stayed bounded.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -870,7 +870,7 @@ fn corruption_corpus() {
         if after != before {
             problems.push(format!("directory changed: {before:?} -> {after:?}"));
         }
-        if took > Duration::from_secs(2) {
+        if took > Duration::from_secs(1) {
             problems.push(format!("took {took:?}"));
         }
         if took > slowest.0 {
@@ -884,7 +884,7 @@ fn corruption_corpus() {
                 .chain([key_path.display().to_string(), dump_path.display().to_string()])
                 .collect();
             let (icode, istderr, itook) = run_with_timeout(&info);
-            if ![0, 3, 4].contains(&icode) || istderr.contains("panicked") || itook > Duration::from_secs(2) {
+            if ![0, 3, 4].contains(&icode) || istderr.contains("panicked") || itook > Duration::from_secs(1) {
                 problems.push(format!("info: exit {icode} after {itook:?}: {}", istderr.trim()));
             }
             if icode != 0 && !istderr.contains("pvdump: error:") {
