@@ -3,10 +3,12 @@
 //! - `fixtures`: regenerate fixtures/ deterministically from seeds (simulated Ultravisor).
 //! - `regress`: decrypt every dump in fixtures/ and ../shared/fixtures/reference/, verify
 //!   memory and registers, and print a table with throughput.
+//! - `fuzz`: run every cargo-fuzz target for N seconds (docs/fuzzing.md).
 //! - `bench`: pvdump against `cp` end to end, with memory and CPU use (docs/performance.md).
 
 mod bench;
 mod fixtures;
+mod fuzz;
 mod regress;
 mod synth;
 
@@ -17,11 +19,12 @@ fn workspace() -> PathBuf {
     p.canonicalize().unwrap_or(p)
 }
 
-const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench>
+const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth>
   fixtures   regenerate fixtures/ from seeds (deterministic)
   regress    decrypt every fixture and reference dump, verify, print MB/s
   bench      [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096] [--no-doc]
              pvdump vs cp on a cached synthetic dump; writes docs/performance.md
+  fuzz       [--seconds N]: run each fuzz target for N seconds (needs cargo-fuzz, nightly)
   synth      OUT.elf KEY.bin MIB [random|compressible] [ZERO_PERMILLE]: one synthetic dump";
 
 fn main() -> anyhow::Result<()> {
@@ -29,6 +32,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("fixtures") => fixtures::run(&workspace().join("fixtures")),
         Some("regress") => regress::run(&workspace()),
+        Some("fuzz") => fuzz::run(fuzz::parse_seconds(&args[1..])?),
         Some("synth") => synth::run(&args[1..]),
         Some("bench") => bench::run(&workspace(), &bench::parse(&args[1..])?),
         _ => {

@@ -1,6 +1,7 @@
 //! Reading the inputs: the key file and the memory-mapped dump.
 
 use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use memmap2::Mmap;
@@ -18,6 +19,14 @@ pub fn read_key(path: &Path) -> Result<Cck, Failure> {
     if meta.is_dir() {
         return Err(Failure::usage(format!("{}: is a directory, not a key file", ctx())));
     }
+    // A FIFO would block the open, a character device (/dev/zero) would never end.
+    if !meta.is_file() {
+        return Err(Failure::usage(format!(
+            "{}: is not a regular file ({}); expected 32 raw bytes or 64 hex digits",
+            ctx(),
+            file_kind(&meta)
+        )));
+    }
     if meta.len() > MAX_KEY_FILE {
         return Err(Failure::usage(format!(
             "{}: holds {} bytes; expected 32 raw bytes or 64 hex digits",
@@ -26,10 +35,35 @@ pub fn read_key(path: &Path) -> Result<Cck, Failure> {
         )));
     }
     warn_if_shared(path, &meta);
-    let mut bytes = std::fs::read(path).map_err(|e| Failure::new(Code::Usage, anyhow::Error::new(e).context(ctx())))?;
+    // Read at most one byte more than allowed, in case the file grew since the stat.
+    let mut bytes = Vec::with_capacity(64);
+    let read = File::open(path).and_then(|f| f.take(MAX_KEY_FILE + 1).read_to_end(&mut bytes));
+    if let Err(e) = read {
+        zeroize_vec(&mut bytes);
+        return Err(Failure::new(Code::Usage, anyhow::Error::new(e).context(ctx())));
+    }
     let r = Cck::from_key_file(&bytes).map_err(|e| Failure::from(e).context(ctx()));
     zeroize_vec(&mut bytes);
     r
+}
+
+/// "a FIFO", "a character device", ... for messages about non-regular files.
+pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn zeroize_vec(v: &mut [u8]) {
@@ -58,6 +92,20 @@ pub struct Input {
 
 impl Input {
     pub fn open(path: &Path) -> Result<Input, Failure> {
+        // Stat before opening: opening a FIFO would block until a writer appears.
+        if let Ok(meta) = std::fs::metadata(path)
+            && !meta.is_file()
+            && !meta.is_dir()
+        {
+            return Err(Failure::new(
+                Code::Io,
+                anyhow::anyhow!(
+                    "dump {}: is not a regular file ({}); pvdump maps the dump and needs a regular file",
+                    path.display(),
+                    file_kind(&meta)
+                ),
+            ));
+        }
         let file = File::open(path).map_err(|e| Failure::io(format!("cannot open dump {}", path.display()), e))?;
         let meta = file
             .metadata()
@@ -72,7 +120,8 @@ impl Input {
             return Ok(Input { map: None });
         }
         // SAFETY: the map is read-only. If another process truncates the file while it is
-        // mapped, reads past the new end fault (SIGBUS); see docs/ARCHITECTURE.md.
+        // mapped, reads past the new end fault (SIGBUS): the handler in signals.rs removes
+        // the temporary output and exits 5 (docs/errors.md).
         let map =
             unsafe { Mmap::map(&file) }.map_err(|e| Failure::io(format!("cannot map dump {}", path.display()), e))?;
         #[cfg(unix)]

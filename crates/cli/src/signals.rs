@@ -1,10 +1,56 @@
 //! SIGINT/SIGTERM: set a flag the writers poll between chunks, so they stop, the temporary
 //! output is removed, and pvdump exits with 130. A second signal exits at once after
 //! removing pending temporary files.
+//!
+//! SIGBUS: the dump is memory-mapped. If another process truncates it while pvdump reads
+//! it, touching a page past the new end raises SIGBUS. The handler removes the temporary
+//! output (its path is kept as a C string for exactly this), prints a fixed message and
+//! exits with 5, using only async-signal-safe calls (unlink, write, _exit).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ffi::CString;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 pub static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// The temporary output file, as a NUL-terminated path, or null.
+static TEMP_PATH: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Remembers the temporary output so the SIGBUS handler can remove it.
+pub fn set_temp_path(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    let old = TEMP_PATH.swap(c.into_raw(), Ordering::SeqCst);
+    if !old.is_null() {
+        // SAFETY: `old` came from CString::into_raw above and is no longer reachable.
+        drop(unsafe { CString::from_raw(old) });
+    }
+}
+
+/// Forgets the temporary output (it was renamed or removed).
+pub fn clear_temp_path() {
+    let old = TEMP_PATH.swap(std::ptr::null_mut(), Ordering::SeqCst);
+    if !old.is_null() {
+        // SAFETY: as in `set_temp_path`. A SIGBUS handler running at this very moment may
+        // still read it; the window is a few instructions after the output is complete.
+        drop(unsafe { CString::from_raw(old) });
+    }
+}
+
+extern "C" fn on_sigbus(_sig: libc::c_int) {
+    const MSG: &[u8] = b"pvdump: error: the dump file changed while it was being read (it was truncated or its storage failed: SIGBUS); no output was written\n";
+    let p = TEMP_PATH.load(Ordering::SeqCst);
+    // SAFETY: unlink, write and _exit are async-signal-safe; `p` is null or a valid C string.
+    unsafe {
+        if !p.is_null() {
+            libc::unlink(p);
+        }
+        libc::write(2, MSG.as_ptr().cast(), MSG.len());
+        libc::_exit(5);
+    }
+}
 
 extern "C" fn on_signal(_sig: libc::c_int) {
     if CANCEL.swap(true, Ordering::SeqCst) {
@@ -22,6 +68,10 @@ pub fn install() {
     unsafe {
         libc::signal(libc::SIGINT, handler);
         libc::signal(libc::SIGTERM, handler);
+        libc::signal(
+            libc::SIGBUS,
+            on_sigbus as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
     std::thread::spawn(|| {
         while !CANCEL.load(Ordering::Relaxed) {

@@ -36,7 +36,7 @@ pub fn check_output(out: &OutputArgs, format: Format, input: &Path) -> Result<bo
     if !to_stdout {
         if same_file(&out.output, input) {
             return Err(Failure::usage(format!(
-                "refusing to write the output over the input {}",
+                "refusing to write the output over the input dump {}",
                 input.display()
             )));
         }
@@ -112,7 +112,11 @@ pub fn write_output<S: PageSource + ?Sized>(
             write(&mut Output::Stream(&mut stdout))
         } else {
             let file = AtomicFile::create(&out.output, out.force)?;
-            let w = write(&mut Output::File(file.file()))?;
+            crate::signals::set_temp_path(file.temp_path());
+            let written = write(&mut Output::File(file.file()));
+            // The input is no longer read after this: a SIGBUS cannot come any more.
+            crate::signals::clear_temp_path();
+            let w = written?;
             file.commit()?;
             Ok(w)
         }

@@ -34,7 +34,7 @@ proptest! {
     fn synthetic_dumps_round_trip(
         seed in any::<u64>(),
         sizes in prop::collection::vec((0u64..4, 1u64..24), 1..4),
-        cpus in 0usize..4,
+        cpus in 1usize..5,
         zero in 0u32..700,
         shared in 0u32..300,
         mapped in 0u32..1000,

@@ -14,13 +14,19 @@ use crate::keys::{DumpKey, XtsKey};
 #[error("AES-GCM authentication failed")]
 pub struct TagMismatch;
 
-/// What the completion data carries.
-#[derive(Debug, Clone)]
+/// What the completion data carries. Its Debug output shows neither field.
+#[derive(Clone)]
 pub struct CompletionSecrets {
     /// ORed into every page's tweak component.
     pub nonce: [u8; 16],
     /// Data key ‖ tweak key.
     pub xts_key: XtsKey,
+}
+
+impl std::fmt::Debug for CompletionSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompletionSecrets(<nonce and XTS key redacted>)")
+    }
 }
 
 impl Drop for CompletionSecrets {

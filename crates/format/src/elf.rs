@@ -142,7 +142,17 @@ impl<'a> ElfCore<'a> {
         let section0 = core.section0()?;
         core.phnum = match header.e_phnum {
             PN_XNUM => match &section0 {
-                Some(sh) => u64::from(sh.sh_info),
+                Some(sh) if sh.sh_info >= u32::from(PN_XNUM) => u64::from(sh.sh_info),
+                Some(sh) => {
+                    return Err(FormatError::invalid(
+                        "section header 0",
+                        header.e_shoff,
+                        format!(
+                            "e_phnum is PN_XNUM (0xffff), so sh_info must hold the real number of program headers (at least 0xffff), but it is {}",
+                            sh.sh_info
+                        ),
+                    ));
+                }
                 None => {
                     return Err(FormatError::invalid(
                         "ELF header",

@@ -90,8 +90,12 @@ impl<'a> PvDump<'a> {
                     ),
                 ));
             }
-            let last_pfn = (l.paddr + l.filesz) / PAGE_SIZE;
-            if l.filesz > 0 && last_pfn > components {
+            // QEMU sizes `pv_mem_meta` by the whole guest memory (p_memsz), so a segment
+            // must lie inside what it covers. Checking p_memsz, not only p_filesz, also bounds
+            // the output: a lying p_memsz cannot make pvdump write more than 256 bytes of
+            // memory per byte of `pv_mem_meta` in the file.
+            let last_pfn = l.end() / PAGE_SIZE;
+            if last_pfn > components {
                 return Err(FormatError::invalid(
                     mm_what.clone(),
                     mem_meta.header_offset,
@@ -99,7 +103,7 @@ impl<'a> PvDump<'a> {
                         "holds tweak components for {components} pages (guest memory up to {:#x}), but {} reaches guest address {:#x}",
                         components * PAGE_SIZE,
                         what(),
-                        l.paddr + l.filesz
+                        l.end()
                     ),
                 ));
             }
@@ -228,18 +232,35 @@ impl<'a> PvDump<'a> {
 }
 
 /// Walks all notes: each NT_S390_PV_CPU_DATA starts a CPU; the last NT_PRSTATUS before it
-/// (in the same group) gives QEMU's pid.
+/// (in the same group) gives QEMU's pid. QEMU writes one NT_S390_PV_CPU_DATA note after the
+/// NT_PRSTATUS of every CPU, so a group without one (a damaged note type or header) and a
+/// dump without any CPU note are errors rather than a dump that silently lacks a CPU.
 fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
     let mut cpus = Vec::new();
-    let mut pid = None;
+    // pid and file offset of an NT_PRSTATUS still waiting for its NT_S390_PV_CPU_DATA.
+    let mut pending: Option<(u32, u64)> = None;
+    let orphan = |pid: u32, offset: u64| {
+        FormatError::invalid(
+            "CPU note group",
+            offset,
+            format!(
+                "the NT_PRSTATUS note (QEMU CPU id {pid}) is not followed by an NT_S390_PV_CPU_DATA note, so this CPU's encrypted state is missing or its note header is damaged"
+            ),
+        )
+    };
     for note in core.notes() {
         let note = note?;
         match (note.name, note.n_type) {
-            (b"CORE", NT_PRSTATUS) if note.desc.len() >= 36 => pid = Some(be32(note.desc, 32)),
+            (b"CORE", NT_PRSTATUS) => {
+                if let Some((pid, offset)) = pending {
+                    return Err(orphan(pid, offset));
+                }
+                pending = Some((be32(note.desc, 32), note.offset));
+            }
             (b"LINUX", NT_S390_PV_CPU_DATA) => {
                 cpus.push(PvCpuNote {
                     index: cpus.len(),
-                    qemu_pid: pid.take(),
+                    qemu_pid: pending.take().map(|(pid, _)| pid),
                     note_offset: note.offset,
                     desc_offset: note.desc_offset,
                     desc: note.desc,
@@ -247,6 +268,19 @@ fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
             }
             _ => {}
         }
+    }
+    if let Some((pid, offset)) = pending {
+        return Err(orphan(pid, offset));
+    }
+    if cpus.is_empty() {
+        let (offset, size) = core.note_segments().first().map_or((0, 0), |n| (n.file_offset, n.size));
+        return Err(FormatError::invalid(
+            "notes",
+            offset,
+            format!(
+                "the PT_NOTE segments ({size:#x} bytes) hold no NT_S390_PV_CPU_DATA note, so no CPU state can be decrypted"
+            ),
+        ));
     }
     Ok(cpus)
 }

@@ -8,8 +8,10 @@ use pvdump_format::FormatError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WriteError {
-    /// An I/O error on the output (or a pipe closed, or a disk full).
-    #[error("{context}: {source}")]
+    /// An I/O error on the output (or a pipe closed, or a disk full). The cause is the
+    /// error's source, not part of its Display, so a chain printer (`{:#}` in anyhow) shows
+    /// it once.
+    #[error("{context}")]
     Io {
         context: String,
         #[source]

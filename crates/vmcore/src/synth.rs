@@ -128,7 +128,6 @@ impl SynthSpec {
     }
 
     /// The CPUs' registers.
-    #[allow(clippy::field_reassign_with_default)]
     pub fn cpu_registers(&self) -> Vec<CpuRegisters> {
         let mut r = Rng::new(mix(self.seed, 2));
         (0..self.cpus)

@@ -1,0 +1,11 @@
+//! Fuzz target `parse`: arbitrary bytes through the whole structural parser.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    pvdump_fuzz_common::parse(data);
+});
+
+#[path = "../src/common.rs"]
+mod pvdump_fuzz_common;

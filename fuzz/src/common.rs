@@ -1,0 +1,100 @@
+//! The fuzz harnesses, shared by the cargo-fuzz targets and the regression test
+//! (`crates/cli/tests/fuzz_regressions.rs`), so a saved crash input replays exactly.
+
+#![allow(dead_code)]
+
+use pvdump_crypto::{Cck, OpenedDump};
+use pvdump_format::{ElfCore, MemoryBlock, PageSource, PvDump};
+use pvdump_vmcore::synth::SynthSpec;
+use pvdump_vmcore::{Output, WriteOptions, build_notes, write_elf};
+
+/// Seed of the fixture whose key the `decrypt` target uses.
+pub const FUZZ_SEED: u64 = 0x5eed_f022;
+/// Inputs larger than this are ignored by `decrypt` (the seeds are ~80-300 KiB).
+pub const MAX_DECRYPT_INPUT: usize = 1 << 20;
+/// Guest memory written to the sink at most (the parser already bounds it by the size of
+/// `pv_mem_meta`; this keeps each execution fast).
+pub const MAX_DECRYPT_MEMORY: u64 = 64 << 20;
+
+/// The seed fixtures: small dumps that all share the key of `FUZZ_SEED`.
+pub fn seed_specs() -> Vec<(&'static str, SynthSpec)> {
+    let small = |kib: u64, cpus: usize| {
+        let mut s = SynthSpec::simple(FUZZ_SEED, 1, cpus);
+        s.blocks = vec![MemoryBlock {
+            paddr: 0,
+            size: kib << 10,
+        }];
+        s
+    };
+    let mut mixed = small(64, 2);
+    mixed.zero_permille = 300;
+    mixed.shared_permille = 300;
+    mixed.mapped_permille = 500;
+    let mut one = small(16, 1);
+    one.osii_cpus = vec![0];
+    one.zero_fill_garbage = true;
+    let mut long_note = small(32, 1);
+    long_note.cpu_note_len = 2048;
+    vec![
+        ("synth-64k-2cpu", small(64, 2)),
+        ("synth-64k-mixed", mixed),
+        ("synth-16k-1cpu-osii", one),
+        ("synth-32k-longnote", long_note),
+        ("synth-128k-3cpu", small(128, 3)),
+    ]
+}
+
+/// The key of the seed fixtures.
+pub fn fuzz_key() -> Cck {
+    Cck::from_bytes(SynthSpec::simple(FUZZ_SEED, 1, 1).cck())
+}
+
+/// Target `parse`: every structural check on arbitrary bytes.
+pub fn parse(data: &[u8]) {
+    let Ok(core) = ElfCore::parse(data) else { return };
+    for note in core.notes() {
+        if note.is_err() {
+            break;
+        }
+    }
+    for s in core.sections() {
+        let _ = core.section_data(s);
+    }
+    let Ok(dump) = PvDump::from_core(core) else { return };
+    let _ = dump.page_counts();
+    let _ = dump.completion();
+    for cpu in dump.cpus() {
+        let _ = cpu.dump_v1();
+    }
+    if let Some(l) = dump.loads().first() {
+        let pfn = l.paddr / 4096;
+        let _ = dump.page_state(pfn);
+        if l.filesz > 0 {
+            let _ = dump.page_bytes(l, pfn);
+        }
+    }
+}
+
+/// Target `decrypt`: the whole decrypt path with the fixed key, output to a sink.
+pub fn decrypt(data: &[u8]) {
+    if data.len() > MAX_DECRYPT_INPUT {
+        return;
+    }
+    let Ok(dump) = PvDump::parse(data) else { return };
+    let key = fuzz_key();
+    let Ok(opened) = OpenedDump::open(&dump, &key) else {
+        return;
+    };
+    if opened.blocks().iter().map(|b| b.size).sum::<u64>() > MAX_DECRYPT_MEMORY {
+        return;
+    }
+    let vmcoreinfo = opened.vmcoreinfo().ok().flatten();
+    let regs: Vec<_> = opened.cpus().iter().map(|c| c.regs.clone()).collect();
+    let notes = build_notes(&regs, vmcoreinfo.as_ref().map(|v| v.text.as_slice()));
+    let mut sink = std::io::sink();
+    let opts = WriteOptions {
+        window: 2,
+        ..WriteOptions::default()
+    };
+    let _ = write_elf(&opened, &notes, &mut Output::Stream(&mut sink), &opts);
+}
