@@ -14,7 +14,6 @@ use crate::keys::XtsKey;
 
 /// Bytes per XTS data unit (one guest page).
 pub const PAGE: usize = 4096;
-const BLOCKS: usize = PAGE / 16;
 
 type Block = Array<u8, aes::cipher::consts::U16>;
 
@@ -42,8 +41,10 @@ impl Drop for PageCipher {
 /// Multiplies the XTS tweak by α in GF(2^128) (IEEE 1619 little-endian convention).
 #[inline(always)]
 fn mul_alpha(t: u128) -> u128 {
-    let carry = (t >> 127) as u8;
-    (t << 1) ^ (u128::from(carry) * 0x87)
+    // Broadcast the top bit (arithmetic shift) instead of multiplying: no 128-bit multiply,
+    // no branch, constant time.
+    let reduce = ((t as i128) >> 127) as u128 & 0x87;
+    (t << 1) ^ reduce
 }
 
 impl PageCipher {
@@ -69,20 +70,23 @@ impl PageCipher {
         std::array::from_fn(|i| component[i] | self.nonce[i])
     }
 
-    fn tweaks(&self, tweak: [u8; 16], out: &mut [u128; BLOCKS]) {
+    /// The 256 per-block tweaks of a page, as bytes (T_j = E_k2(tweak) · α^j).
+    fn tweaks(&self, tweak: [u8; 16], out: &mut [u8; PAGE]) {
         let mut t = Block::from(tweak);
         self.tweak.encrypt_block(&mut t);
         let mut cur = u128::from_le_bytes(t.into());
-        for slot in out.iter_mut() {
-            *slot = cur;
+        let (slots, _) = out.as_chunks_mut::<16>();
+        for slot in slots {
+            *slot = cur.to_le_bytes();
             cur = mul_alpha(cur);
         }
     }
 
-    fn xor_tweaks(page: &mut [Block], tweaks: &[u128; BLOCKS]) {
-        for (b, t) in page.iter_mut().zip(tweaks) {
-            let v = u128::from_le_bytes((*b).into()) ^ t;
-            *b = Block::from(v.to_le_bytes());
+    /// `dst ^= tweaks`, a plain byte loop over fixed-size arrays that LLVM vectorises.
+    #[inline(always)]
+    fn xor_tweaks(dst: &mut [u8; PAGE], tweaks: &[u8; PAGE]) {
+        for (d, t) in dst.iter_mut().zip(tweaks) {
+            *d ^= *t;
         }
     }
 
@@ -98,35 +102,31 @@ impl PageCipher {
 
     /// Decrypts one page in place with an explicit 16-byte XTS tweak.
     pub fn decrypt_page_with_tweak(&self, tweak: [u8; 16], page: &mut [u8; PAGE]) {
-        let mut tweaks = [0u128; BLOCKS];
+        let mut tweaks = [0u8; PAGE];
         self.tweaks(tweak, &mut tweaks);
-        let blocks = Self::blocks(page);
-        Self::xor_tweaks(blocks, &tweaks);
-        self.data.decrypt_blocks(blocks);
-        Self::xor_tweaks(blocks, &tweaks);
+        Self::xor_tweaks(page, &tweaks);
+        self.data.decrypt_blocks(Self::blocks(page));
+        Self::xor_tweaks(page, &tweaks);
     }
 
     /// Decrypts `src` into `dst`: the copy out of the (mapped) input is fused with the first
     /// tweak XOR, so each page is read once.
     pub fn decrypt_page_from(&self, component: &[u8; 16], src: &[u8; PAGE], dst: &mut [u8; PAGE]) {
-        let mut tweaks = [0u128; BLOCKS];
+        let mut tweaks = [0u8; PAGE];
         self.tweaks(self.tweak_for(component), &mut tweaks);
-        let (src_blocks, _) = src.as_chunks::<16>();
-        let blocks = Self::blocks(dst);
-        for ((d, s), t) in blocks.iter_mut().zip(src_blocks).zip(&tweaks) {
-            *d = Block::from((u128::from_le_bytes(*s) ^ t).to_le_bytes());
+        for ((d, s), t) in dst.iter_mut().zip(src).zip(&tweaks) {
+            *d = *s ^ *t;
         }
-        self.data.decrypt_blocks(blocks);
-        Self::xor_tweaks(blocks, &tweaks);
+        self.data.decrypt_blocks(Self::blocks(dst));
+        Self::xor_tweaks(dst, &tweaks);
     }
 
     /// Encrypts one page in place (the simulated Ultravisor's direction).
     pub fn encrypt_page(&self, component: &[u8; 16], page: &mut [u8; PAGE]) {
-        let mut tweaks = [0u128; BLOCKS];
+        let mut tweaks = [0u8; PAGE];
         self.tweaks(self.tweak_for(component), &mut tweaks);
-        let blocks = Self::blocks(page);
-        Self::xor_tweaks(blocks, &tweaks);
-        self.data.encrypt_blocks(blocks);
-        Self::xor_tweaks(blocks, &tweaks);
+        Self::xor_tweaks(page, &tweaks);
+        self.data.encrypt_blocks(Self::blocks(page));
+        Self::xor_tweaks(page, &tweaks);
     }
 }
