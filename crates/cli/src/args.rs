@@ -4,16 +4,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub const EXIT_CODES: &str = "\
+/// The exit-code table, shared by every --help page.
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0    success
   2    usage error, unusable key file, or output exists (without --force)
   3    the key does not match this dump
   4    the dump is invalid, corrupted, or not an encrypted PV dump
   5    I/O error (unreadable input, unwritable or full output)
-  130  interrupted (SIGINT/SIGTERM); no output file is left behind";
+  130  interrupted (SIGINT/SIGTERM); no output file is left behind"
+    };
+}
 
-const AFTER: &str = "\
+pub const EXIT_CODES: &str = exit_codes!();
+
+const AFTER: &str = concat!(
+    "\
 Examples:
   pvdump info guest.elf
   pvdump info --key cck.bin guest.elf --json
@@ -27,13 +35,9 @@ Examples:
 The key is the 32-byte customer communication key (CCK) given to genprotimg/pvimg --cck
 when the Secure Execution image was built with dumping enabled.
 
-Exit codes:
-  0    success
-  2    usage error, unusable key file, or output exists (without --force)
-  3    the key does not match this dump
-  4    the dump is invalid, corrupted, or not an encrypted PV dump
-  5    I/O error (unreadable input, unwritable or full output)
-  130  interrupted (SIGINT/SIGTERM); no output file is left behind";
+",
+    exit_codes!()
+);
 
 /// Decrypt IBM Z Secure Execution (Protected Virtualization) guest dumps.
 ///

@@ -8,42 +8,11 @@ use std::process::{Command, Stdio};
 use pvdump_vmcore::KdumpFile;
 use pvdump_vmcore::synth::{Content, SynthSpec};
 
+mod common;
+use common::{reference_dirs, skip};
+
 const BIN: &str = env!("CARGO_BIN_EXE_pvdump");
 const COMPRESSIONS: [&str; 5] = ["zlib", "zstd", "lzo", "snappy", "none"];
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Skips loudly, or fails under CI=true.
-fn skip(why: &str) {
-    if ci() {
-        panic!("CI=true but {why}");
-    }
-    eprintln!("\n!!!!! SKIPPED: {why} !!!!!\n");
-}
-
-fn reference_dirs() -> Vec<PathBuf> {
-    let root = std::env::var_os("PVDUMP_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let dir = root.join("fixtures/reference");
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        skip(&format!(
-            "reference fixtures not found at {} (set PVDUMP_SHARED)",
-            dir.display()
-        ));
-        return Vec::new();
-    };
-    let mut v: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join("pvdump.elf").exists())
-        .collect();
-    v.sort();
-    assert!(!v.is_empty(), "no reference dumps under {}", dir.display());
-    v
-}
 
 fn tempdir_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("pvdump-kdump-test-{}-{name}", std::process::id()))

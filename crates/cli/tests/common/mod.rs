@@ -123,25 +123,6 @@ pub fn expected_cpus(dir: &Path) -> Vec<ExpectedCpu> {
         .collect()
 }
 
-/// Writes expected_cpus.json in the reference format.
-pub fn cpus_json(cpus: &[CpuRegisters]) -> serde_json::Value {
-    let x = |v: u64, w: usize| format!("{v:#0w$x}", w = w + 2);
-    serde_json::json!({ "cpus": cpus.iter().enumerate().map(|(i, r)| serde_json::json!({
-        "cpu_index": i, "qemu_cpu_id": i + 1,
-        "gprs": r.gprs.iter().map(|&v| x(v, 16)).collect::<Vec<_>>(),
-        "psw": r.psw.iter().map(|&v| x(v, 16)).collect::<Vec<_>>(),
-        "prefix": x(r.prefix.into(), 8), "fpc": x(r.fpc.into(), 8), "todpreg": x(r.todpreg.into(), 8),
-        "timer": x(r.timer, 16), "todcmp": x(r.todcmp, 16),
-        "acrs": r.acrs.iter().map(|&v| x(v.into(), 8)).collect::<Vec<_>>(),
-        "ctrs": r.ctrs.iter().map(|&v| x(v, 16)).collect::<Vec<_>>(),
-        "fprs": r.fprs.iter().map(|&v| x(v, 16)).collect::<Vec<_>>(),
-        "vxrs_low": r.vxrs_low.iter().map(|&v| x(v, 16)).collect::<Vec<_>>(),
-        "vxrs_high": r.vxrs_high.iter().map(|v| format!("{:#034x}", u128::from_be_bytes(*v))).collect::<Vec<_>>(),
-        "gs_cb": r.gs_cb.iter().map(|&v| x(v, 16)).collect::<Vec<_>>(),
-        "has_osii": r.has_osii,
-    })).collect::<Vec<_>>() })
-}
-
 /// A decoded plain vmcore.
 pub struct Vmcore {
     pub bytes: Vec<u8>,
