@@ -75,17 +75,7 @@ fn reference_dumps_decrypt_exactly() {
 fn output_layout_is_what_crash_and_drgn_need() {
     for dir in reference_dirs().iter().take(1) {
         let tmp = TempDir::new("layout");
-        let out = tmp.path("vmcore.elf");
-        let o = run(&[
-            &"decrypt",
-            &"-q",
-            &"--key",
-            &dir.join("cck.bin"),
-            &dir.join("pvdump.elf"),
-            &"-o",
-            &out,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        let out = decrypt_quietly(dir, &tmp);
         let v = Vmcore::read(&out);
         let core = v.core();
         let h = core.header();
@@ -126,17 +116,7 @@ fn zero_pages_are_holes_and_stream_output_is_identical() {
     for dir in reference_dirs() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let tmp = TempDir::new(&format!("sparse-{name}"));
-        let out = tmp.path("vmcore.elf");
-        let o = run(&[
-            &"decrypt",
-            &"-q",
-            &"--key",
-            &dir.join("cck.bin"),
-            &dir.join("pvdump.elf"),
-            &"-o",
-            &out,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        let out = decrypt_quietly(&dir, &tmp);
         let streamed = pvdump()
             .args(["decrypt", "-q", "--threads", "2", "--key"])
             .arg(dir.join("cck.bin"))

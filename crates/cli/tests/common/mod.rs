@@ -19,6 +19,23 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `pvdump decrypt -q` of a fixture folder (pvdump.elf + cck.bin) to `tmp/vmcore.elf`;
+/// asserts success and returns the output path.
+pub fn decrypt_quietly(dir: &Path, tmp: &TempDir) -> PathBuf {
+    let out = tmp.path("vmcore.elf");
+    let o = run(&[
+        &"decrypt",
+        &"-q",
+        &"--key",
+        &dir.join("cck.bin"),
+        &dir.join("pvdump.elf"),
+        &"-o",
+        &out,
+    ]);
+    assert!(o.status.success(), "{}: {}", dir.display(), stderr(&o));
+    out
+}
+
 pub fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
