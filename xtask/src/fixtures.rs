@@ -122,8 +122,7 @@ pub fn memory_sha256(spec: &SynthSpec) -> String {
     hex::encode(h.finalize())
 }
 
-fn counts(spec: &SynthSpec, dump: &[u8]) -> anyhow::Result<PageCounts> {
-    let _ = spec;
+fn counts(dump: &[u8]) -> anyhow::Result<PageCounts> {
     Ok(pvdump_format::PvDump::parse(dump)?.page_counts()?)
 }
 
@@ -132,7 +131,7 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         let d = dir.join(name);
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
         let dump = spec.dump_bytes();
-        let c = counts(&spec, &dump)?;
+        let c = counts(&dump)?;
         std::fs::write(d.join("pvdump.elf"), &dump)?;
         std::fs::write(d.join("cck.bin"), spec.cck())?;
         std::fs::write(

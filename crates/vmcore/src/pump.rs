@@ -7,7 +7,7 @@
 //! `threads × chunk` (file) or `window × chunk` (stream) bytes are buffered, whatever the
 //! size of the dump.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::{MemoryBlock, PageSource};
@@ -61,18 +61,23 @@ struct Chunk {
     offset: u64,
 }
 
+impl Chunk {
+    /// Chunk `i` (of `step` bytes) of block `b`, whose first byte goes to output offset `off`.
+    fn nth(b: MemoryBlock, off: u64, step: u64, i: u64) -> Chunk {
+        let start = i * step;
+        Chunk {
+            paddr: b.paddr + start,
+            pages: (((b.size - start).min(step)) / PAGE_SIZE) as usize,
+            offset: off + start,
+        }
+    }
+}
+
 fn chunks(blocks: &[(MemoryBlock, u64)], chunk_pages: usize) -> impl Iterator<Item = Chunk> + '_ {
     let step = chunk_pages as u64 * PAGE_SIZE;
-    blocks.iter().flat_map(move |&(b, off)| {
-        (0..b.size.div_ceil(step)).map(move |i| {
-            let start = i * step;
-            Chunk {
-                paddr: b.paddr + start,
-                pages: (((b.size - start).min(step)) / PAGE_SIZE) as usize,
-                offset: off + start,
-            }
-        })
-    })
+    blocks
+        .iter()
+        .flat_map(move |&(b, off)| (0..b.size.div_ceil(step)).map(move |i| Chunk::nth(b, off, step, i)))
 }
 
 /// All-zero check for one page (branch-free OR over 16-byte words; vectorises well).
@@ -93,17 +98,11 @@ pub fn pump<S: PageSource + ?Sized>(
     match out {
         Output::File(file) => {
             let file: &std::fs::File = file;
-            let done = AtomicU64::new(0);
             let step = chunk_pages as u64 * PAGE_SIZE;
             let per_block = |&(b, off): &(MemoryBlock, u64)| {
-                (0..b.size.div_ceil(step)).into_par_iter().map(move |i| {
-                    let start = i * step;
-                    Chunk {
-                        paddr: b.paddr + start,
-                        pages: (((b.size - start).min(step)) / PAGE_SIZE) as usize,
-                        offset: off + start,
-                    }
-                })
+                (0..b.size.div_ceil(step))
+                    .into_par_iter()
+                    .map(move |i| Chunk::nth(b, off, step, i))
             };
             blocks.par_iter().flat_map(per_block).try_for_each_init(
                 || (vec![0u8; chunk_pages * PAGE_SIZE as usize], vec![false; chunk_pages]),
@@ -113,10 +112,8 @@ pub fn pump<S: PageSource + ?Sized>(
                     zero[..c.pages].fill(false);
                     src.read_pages(c.paddr, &mut buf[..len], &mut zero[..c.pages])?;
                     write_nonzero_runs(file, &buf[..len], &zero[..c.pages], c.offset)?;
-                    let n = len as u64;
-                    done.fetch_add(n, Ordering::Relaxed);
                     if let Some(p) = opts.progress {
-                        p.advance(n);
+                        p.advance(len as u64);
                     }
                     Ok(())
                 },
