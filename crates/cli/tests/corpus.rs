@@ -3,6 +3,9 @@
 //! message names the structure (and its offset), that nothing panicked, that no output or
 //! temporary file is left behind, that it took under a second and that memory stayed bounded.
 
+mod common;
+use common::{listing, scratch};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -756,22 +759,6 @@ fn decrypt_args(key: &Path, dump: &Path, out: &Path) -> Vec<String> {
 fn base() -> (Vec<u8>, [u8; 32]) {
     let spec = SynthSpec::simple(0x0c0_4405, 1, 2);
     (spec.dump_bytes(), spec.cck())
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 fn children_max_rss_kib() -> i64 {

@@ -55,9 +55,9 @@ impl Case {
     }
 }
 
-fn layout(spec: &SynthSpec, dump: &[u8]) -> (u64, u64, u64) {
+/// File offsets of `pv_compl`, `pv_mem_meta` and CPU 0's note descriptor.
+fn layout(dump: &[u8]) -> (u64, u64, u64) {
     let d = pvdump_format::PvDump::parse(dump).unwrap();
-    let _ = spec;
     (
         d.completion_section().file_offset,
         d.mem_meta_section().file_offset,
@@ -74,8 +74,8 @@ fn wrong_key_is_exit_3() {
 
 #[test]
 fn corrupted_completion_data_is_exit_4_not_wrong_key() {
-    let c = case("badcompl", |d, s| {
-        let (compl, _, _) = layout(s, d);
+    let c = case("badcompl", |d, _| {
+        let (compl, _, _) = layout(d);
         d[compl as usize + 150] ^= 1; // ciphertext byte
     });
     let e = c.expect(4, &["completion data", "is corrupted", "the key is right"]);
@@ -84,8 +84,8 @@ fn corrupted_completion_data_is_exit_4_not_wrong_key() {
 
 #[test]
 fn corrupted_cpu_note_names_the_cpu() {
-    let c = case("badcpu", |d, s| {
-        let (_, _, cpu0) = layout(s, d);
+    let c = case("badcpu", |d, _| {
+        let (_, _, cpu0) = layout(d);
         d[cpu0 as usize + 100] ^= 0x80;
     });
     c.expect(4, &["CPU 0", "NT_S390_PV_CPU_DATA", "is corrupted"]);
@@ -112,8 +112,8 @@ fn missing_pv_compl_is_not_a_pv_dump() {
 
 #[test]
 fn invalid_page_state_names_frame_and_address() {
-    let c = case("badpage", |d, s| {
-        let (_, meta, _) = layout(s, d);
+    let c = case("badpage", |d, _| {
+        let (_, meta, _) = layout(d);
         let at = meta as usize + 5 * 16;
         d[at..at + 16].copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03]); // zero + shared
     });
@@ -199,8 +199,8 @@ fn missing_dump_and_unwritable_output_are_exit_5() {
 
 #[test]
 fn truncated_dump_names_the_structure() {
-    let c = case("trunc", |d, s| {
-        let (compl, _, _) = layout(s, d);
+    let c = case("trunc", |d, _| {
+        let (compl, _, _) = layout(d);
         d.truncate(compl as usize + 100);
     });
     c.expect(4, &["reaches past the end of the file", "the dump is truncated"]);

@@ -11,17 +11,7 @@ fn project_fixtures_decrypt_to_their_expected_plaintext() {
     for dir in project_fixture_dirs() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let tmp = TempDir::new(&format!("fx-{name}"));
-        let out = tmp.path("vmcore.elf");
-        let o = run(&[
-            &"decrypt",
-            &"-q",
-            &"--key",
-            &dir.join("cck.bin"),
-            &dir.join("pvdump.elf"),
-            &"-o",
-            &out,
-        ]);
-        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let (out, o) = decrypt_quietly(&dir, &tmp);
         let m = json(&dir.join("manifest.json"));
         let v = Vmcore::read(&out);
         let got = hex::encode(Sha256::digest(v.memory()));

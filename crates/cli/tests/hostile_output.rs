@@ -2,6 +2,9 @@
 //! the temporary file and exits 130, a full disk exits 5, the key file permission warning,
 //! and no secret in `info --json` or in any message.
 
+mod common;
+use common::{listing, scratch};
+
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,22 +16,6 @@ use pvdump_format::PvDump;
 use pvdump_vmcore::synth::SynthSpec;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pvdump");
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 /// Writes a dump and its key (mode 0600) into `dir`.
 fn write_fixture(dir: &Path, spec: &SynthSpec) -> (PathBuf, PathBuf) {

@@ -15,7 +15,7 @@ fn have(tool: &str) -> bool {
 
 fn decrypt_first_reference(tmp: &TempDir) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
     let dir = reference_dirs().into_iter().find(|d| d.ends_with("mixed-4m-2cpu"))?;
-    let out = decrypt_quietly(&dir, tmp);
+    let (out, _) = decrypt_quietly(&dir, tmp);
     Some((dir, out))
 }
 

@@ -75,7 +75,7 @@ fn reference_dumps_decrypt_exactly() {
 fn output_layout_is_what_crash_and_drgn_need() {
     for dir in reference_dirs().iter().take(1) {
         let tmp = TempDir::new("layout");
-        let out = decrypt_quietly(dir, &tmp);
+        let (out, _) = decrypt_quietly(dir, &tmp);
         let v = Vmcore::read(&out);
         let core = v.core();
         let h = core.header();
@@ -116,7 +116,7 @@ fn zero_pages_are_holes_and_stream_output_is_identical() {
     for dir in reference_dirs() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let tmp = TempDir::new(&format!("sparse-{name}"));
-        let out = decrypt_quietly(&dir, &tmp);
+        let (out, _) = decrypt_quietly(&dir, &tmp);
         let streamed = pvdump()
             .args(["decrypt", "-q", "--threads", "2", "--key"])
             .arg(dir.join("cck.bin"))

@@ -20,8 +20,8 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// `pvdump decrypt -q` of a fixture folder (pvdump.elf + cck.bin) to `tmp/vmcore.elf`;
-/// asserts success and returns the output path.
-pub fn decrypt_quietly(dir: &Path, tmp: &TempDir) -> PathBuf {
+/// asserts success and returns the output path and the process output (for warnings).
+pub fn decrypt_quietly(dir: &Path, tmp: &TempDir) -> (PathBuf, Output) {
     let out = tmp.path("vmcore.elf");
     let o = run(&[
         &"decrypt",
@@ -33,7 +33,7 @@ pub fn decrypt_quietly(dir: &Path, tmp: &TempDir) -> PathBuf {
         &out,
     ]);
     assert!(o.status.success(), "{}: {}", dir.display(), stderr(&o));
-    out
+    (out, o)
 }
 
 pub fn on_ci() -> bool {
@@ -197,6 +197,24 @@ pub fn assert_cpus(got: &[pvdump_format::NoteCpu], want: &[CpuRegisters], ctx: &
     }
 }
 
+/// A fresh folder under the test target directory, kept after the run for inspection.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Sorted file names in a folder (to prove nothing was left behind).
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
@@ -215,12 +233,7 @@ impl TempDir {
     }
     /// File names in the folder (to prove nothing was left behind).
     pub fn entries(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
+        listing(&self.0)
     }
 }
 
