@@ -3,10 +3,8 @@
 
 #![allow(dead_code)]
 
-use pvdump_crypto::{Cck, OpenedDump};
-use pvdump_format::{ElfCore, MemoryBlock, PageSource, PvDump};
-use pvdump_vmcore::synth::SynthSpec;
-use pvdump_vmcore::{Output, WriteOptions, build_notes, write_elf};
+use pvdump_core::{Cck, Dump, Format, MemoryBlock, Output, WriteOptions};
+use pvdump_synth::SynthSpec;
 
 /// Seed of the fixture whose key the `decrypt` target uses.
 pub const FUZZ_SEED: u64 = 0x5eed_f022;
@@ -49,29 +47,45 @@ pub fn fuzz_key() -> Cck {
     Cck::from_bytes(SynthSpec::simple(FUZZ_SEED, 1, 1).cck())
 }
 
-/// Target `parse`: every structural check on arbitrary bytes.
+/// Target `parse`: every structural check on arbitrary bytes, for every kind of dump
+/// (encrypted PV without its key, plain ELF, kdump and flattened kdump).
 pub fn parse(data: &[u8]) {
-    let Ok(core) = ElfCore::parse(data) else { return };
-    for note in core.notes() {
-        if note.is_err() {
-            break;
+    let Ok(dump) = Dump::from_bytes(data.to_vec(), None) else {
+        return;
+    };
+    if let Some(core) = dump.elf() {
+        for note in core.notes() {
+            if note.is_err() {
+                break;
+            }
+        }
+        for s in core.sections() {
+            let _ = core.section_data(s);
         }
     }
-    for s in core.sections() {
-        let _ = core.section_data(s);
-    }
-    let Ok(dump) = PvDump::from_core(core) else { return };
-    let _ = dump.page_counts();
-    let _ = dump.completion();
-    for cpu in dump.cpus() {
-        let _ = cpu.dump_v1();
-    }
-    if let Some(l) = dump.loads().first() {
-        let pfn = l.paddr / 4096;
-        let _ = dump.page_state(pfn);
-        if l.filesz > 0 {
-            let _ = dump.page_bytes(l, pfn);
+    if let Some(pv) = dump.pv() {
+        let _ = pv.page_counts();
+        let _ = pv.completion();
+        for cpu in pv.cpus() {
+            let _ = cpu.dump_v1();
         }
+        if let Some(l) = pv.loads().first() {
+            let pfn = l.paddr / 4096;
+            let _ = pv.page_state(pfn);
+            if l.filesz > 0 {
+                let _ = pv.page_bytes(l, pfn);
+            }
+        }
+    }
+    if let Some(k) = dump.kdump() {
+        let _ = k.page_counts();
+        let _ = k.cpus();
+    }
+    let _ = dump.cpus();
+    let _ = dump.notes();
+    if let Some(b) = dump.memory().first() {
+        let mut page = [0u8; 4096];
+        let _ = dump.read_phys(b.paddr, &mut page);
     }
 }
 
@@ -80,21 +94,17 @@ pub fn decrypt(data: &[u8]) {
     if data.len() > MAX_DECRYPT_INPUT {
         return;
     }
-    let Ok(dump) = PvDump::parse(data) else { return };
     let key = fuzz_key();
-    let Ok(opened) = OpenedDump::open(&dump, &key) else {
+    let Ok(dump) = Dump::from_bytes(data.to_vec(), Some(&key)) else {
         return;
     };
-    if opened.blocks().iter().map(|b| b.size).sum::<u64>() > MAX_DECRYPT_MEMORY {
+    if dump.memory().iter().map(|b| b.size).sum::<u64>() > MAX_DECRYPT_MEMORY {
         return;
     }
-    let vmcoreinfo = opened.vmcoreinfo().ok().flatten();
-    let regs: Vec<_> = opened.cpus().iter().map(|c| c.regs.clone()).collect();
-    let notes = build_notes(&regs, vmcoreinfo.as_ref().map(|v| v.text.as_slice()));
     let mut sink = std::io::sink();
     let opts = WriteOptions {
         window: 2,
         ..WriteOptions::default()
     };
-    let _ = write_elf(&opened, &notes, &mut Output::Stream(&mut sink), &opts);
+    let _ = dump.write(Format::Elf, &mut Output::Stream(&mut sink), &opts);
 }

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use pvdump_vmcore::synth::{Content, SynthSpec};
+use pvdump_synth::{Content, SynthSpec};
 
 const MIB: u64 = 1 << 20;
 

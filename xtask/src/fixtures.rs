@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::{CpuRegisters, MemoryBlock, PageCounts};
-use pvdump_vmcore::synth::{Content, SynthSpec, TweakStyle, VmcoreinfoPlacement};
+use pvdump_synth::{Content, SynthSpec, TweakStyle, VmcoreinfoPlacement};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

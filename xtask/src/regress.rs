@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use memmap2::Mmap;
-use pvdump_crypto::{Cck, OpenedDump};
-use pvdump_format::{ElfCore, PvDump, cpus_from_notes};
-use pvdump_vmcore::{AtomicFile, Output, WriteOptions, build_notes, write_elf};
+use pvdump_core::{Cck, Dump, Format, Output, WriteOptions};
+use pvdump_format::{ElfCore, cpus_from_notes};
+use pvdump_vmcore::AtomicFile;
 use sha2::{Digest, Sha256};
 
 fn dirs(root: &Path) -> Vec<PathBuf> {
@@ -36,18 +35,12 @@ fn check(dir: &Path, out_dir: &Path) -> anyhow::Result<Row> {
     let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
     let cck = Cck::from_key_file(&std::fs::read(dir.join("cck.bin"))?)?;
-    let file = std::fs::File::open(dir.join("pvdump.elf"))?;
-    let map = unsafe { Mmap::map(&file)? };
-    let dump = PvDump::parse(&map)?;
-    let opened = OpenedDump::open(&dump, &cck)?;
-    let vmci = opened.vmcoreinfo()?;
-    let regs: Vec<_> = opened.cpus().iter().map(|c| c.regs.clone()).collect();
-    let notes = build_notes(&regs, vmci.as_ref().map(|v| v.text.as_slice()));
+    let dump = Dump::open(&dir.join("pvdump.elf"), Some(&cck))?;
     let out_path = out_dir.join(format!("{name}.vmcore"));
     let _ = std::fs::remove_file(&out_path);
     let t = Instant::now();
     let out = AtomicFile::create(&out_path, true)?;
-    let stats = write_elf(&opened, &notes, &mut Output::File(out.file()), &WriteOptions::default())?;
+    let stats = dump.write(Format::Elf, &mut Output::File(out.file()), &WriteOptions::default())?;
     out.commit()?;
     let secs = t.elapsed().as_secs_f64();
 
@@ -72,7 +65,7 @@ fn check(dir: &Path, out_dir: &Path) -> anyhow::Result<Row> {
         bail!("memory SHA-256 {got} != expected {want}");
     }
     let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected_cpus.json"))?)?;
-    let cpus = cpus_from_notes(&core)?;
+    let cpus = cpus_from_notes(core.notes())?;
     let exp = expected["cpus"].as_array().context("expected_cpus.json has no cpus")?;
     if cpus.len() != exp.len() {
         bail!("{} CPUs in the output, {} expected", cpus.len(), exp.len());

@@ -4,7 +4,7 @@
 use std::io::BufWriter;
 
 use anyhow::{Context, bail};
-use pvdump_vmcore::synth::{Content, SynthSpec};
+use pvdump_synth::{Content, SynthSpec};
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     if args.len() < 3 {

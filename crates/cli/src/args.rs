@@ -4,24 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// The exit-code table, shared by every --help page.
-macro_rules! exit_codes {
-    () => {
-        "\
-Exit codes:
-  0    success
-  2    usage error, unusable key file, or output exists (without --force)
-  3    the key does not match this dump
-  4    the dump is invalid, corrupted, or not an encrypted PV dump
-  5    I/O error (unreadable input, unwritable or full output)
-  130  interrupted (SIGINT/SIGTERM); no output file is left behind"
-    };
-}
-
-pub const EXIT_CODES: &str = exit_codes!();
-
-const AFTER: &str = concat!(
-    "\
+/// Examples and notes shown after the top-level --help; the exit-code table follows.
+const EXAMPLES: &str = "\
 Examples:
   pvdump info guest.elf
   pvdump info --key cck.bin guest.elf --json
@@ -34,10 +18,11 @@ Examples:
 
 The key is the 32-byte customer communication key (CCK) given to genprotimg/pvimg --cck
 when the Secure Execution image was built with dumping enabled.
+";
 
-",
-    exit_codes!()
-);
+fn after_help() -> String {
+    format!("{EXAMPLES}\n{}", crate::exit::help_table())
+}
 
 /// Decrypt IBM Z Secure Execution (Protected Virtualization) guest dumps.
 ///
@@ -46,7 +31,7 @@ when the Secure Execution image was built with dumping enabled.
 /// notes. With the guest's customer communication key (CCK), pvdump turns it into a plain
 /// s390x ELF vmcore or a kdump-compressed dump for crash, gdb, drgn and makedumpfile.
 #[derive(Debug, Parser)]
-#[command(name = "pvdump", version, after_help = AFTER, propagate_version = true)]
+#[command(name = "pvdump", version, after_help = after_help(), propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -60,7 +45,7 @@ pub enum Command {
     /// output is written under a temporary name next to OUT and renamed when complete, so a
     /// failure or Ctrl-C never leaves a partial file. In ELF output zero pages become holes
     /// (sparse file); in kdump output they all share one zero block.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::help_table())]
     Decrypt(DecryptArgs),
     /// Describe a dump: layout, memory, CPUs, page states; with --key also registers.
     ///
@@ -70,7 +55,7 @@ pub enum Command {
     /// Without a key this shows everything that is not encrypted. With --key it also
     /// verifies the key and shows each CPU's PSW and prefix, partial-instruction flags and
     /// the kernel release from VMCOREINFO.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::help_table())]
     Info(InfoArgs),
     /// Convert a plain (non-PV) s390x ELF vmcore to kdump-compressed or ELF; no key needed.
     ///
@@ -78,7 +63,7 @@ pub enum Command {
     /// dump-guest-memory file of a normal guest, a copy of /proc/vmcore. Its notes (CPU
     /// registers, VMCOREINFO) are copied unchanged. An encrypted PV dump is refused: use
     /// `pvdump decrypt`.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::help_table())]
     Convert(ConvertArgs),
 }
 
@@ -111,8 +96,8 @@ pub enum Compress {
 }
 
 impl Compress {
-    pub fn to_vmcore(self) -> pvdump_vmcore::Compression {
-        use pvdump_vmcore::Compression as C;
+    pub fn to_compression(self) -> pvdump_core::Compression {
+        use pvdump_core::Compression as C;
         match self {
             Compress::Zlib => C::Zlib,
             Compress::Zstd => C::Zstd,

@@ -1,29 +1,30 @@
 //! `pvdump info`.
 
-use pvdump_crypto::OpenedDump;
-use pvdump_format::{ElfCore, PvDump};
-use pvdump_vmcore::KdumpFile;
+use pvdump_core::{FormatError, KdumpFile};
 use serde_json::{Value, json};
 
 use crate::args::InfoArgs;
 use crate::exit::Failure;
-use crate::input::{Input, read_key};
+use crate::input::{open_dump, read_key};
 
 fn hex(v: u64) -> String {
     format!("{v:#x}")
 }
 
 pub fn run(args: &InfoArgs) -> Result<(), Failure> {
-    let cck = args.key.key.as_deref().map(read_key).transpose()?;
-    let input = Input::open(&args.dump)?;
+    let cck = args.key.key.as_deref().map(|k| read_key(k, false)).transpose()?;
+    let dump = open_dump(&args.dump, cck.as_ref())?;
+    drop(cck);
     let ctx = || format!("{}", args.dump.display());
-    if KdumpFile::is_kdump(input.bytes()) || KdumpFile::is_flattened(input.bytes()) {
-        return kdump_info(args, input.bytes());
+    if let Some(k) = dump.kdump() {
+        return kdump_info(args, dump.bytes(), k);
     }
-    let core = ElfCore::parse(input.bytes()).map_err(|e| Failure::from(e).context(ctx()))?;
+    let Some(core) = dump.elf() else {
+        return Err(Failure::from(FormatError::NotPvDump).context(ctx()));
+    };
     let mut j = json!({
         "file": args.dump.display().to_string(),
-        "file_size": input.bytes().len(),
+        "file_size": dump.bytes().len(),
         "elf": {
             "e_phoff": core.header().e_phoff,
             "e_shoff": core.header().e_shoff,
@@ -37,28 +38,30 @@ pub fn run(args: &InfoArgs) -> Result<(), Failure> {
         })).collect::<Vec<_>>(),
         "memory_bytes": core.loads().iter().map(|l| l.memsz).sum::<u64>(),
     });
-    let dump = PvDump::from_core(core).map_err(|e| Failure::from(e).context(ctx()))?;
-    let compl = dump.completion().map_err(|e| Failure::from(e).context(ctx()))?;
-    let counts = dump.page_counts().map_err(|e| Failure::from(e).context(ctx()))?;
+    let Some(pv) = dump.pv() else {
+        return Err(Failure::from(FormatError::NotPvDump).context(ctx()));
+    };
+    let compl = pv.completion().map_err(|e| Failure::from(e).context(ctx()))?;
+    let counts = match dump.page_counts() {
+        Some(c) => c,
+        None => pv.page_counts().map_err(|e| Failure::from(e).context(ctx()))?,
+    };
     j["pv"] = json!({
-        "cpus": dump.cpus().len(),
-        "cpu_note_sizes": dump.cpus().iter().map(|c| c.desc.len()).collect::<Vec<_>>(),
-        "pv_compl": { "offset": hex(dump.completion_section().file_offset), "size": dump.completion_section().size, "version": compl.version() },
-        "pv_mem_meta": { "offset": hex(dump.mem_meta_section().file_offset), "size": dump.mem_meta_section().size },
+        "cpus": pv.cpus().len(),
+        "cpu_note_sizes": pv.cpus().iter().map(|c| c.desc.len()).collect::<Vec<_>>(),
+        "pv_compl": { "offset": hex(pv.completion_section().file_offset), "size": pv.completion_section().size, "version": compl.fields.version },
+        "pv_mem_meta": { "offset": hex(pv.mem_meta_section().file_offset), "size": pv.mem_meta_section().size },
         "pages": { "encrypted": counts.encrypted, "zero": counts.zero, "shared": counts.shared, "mapped_flag": counts.mapped_flag, "unbacked": counts.unbacked, "invalid": 0 },
     });
-    if let Some(cck) = cck {
-        let opened = OpenedDump::open(&dump, &cck).map_err(|e| Failure::from(e).context(ctx()))?;
-        let vmci = opened.vmcoreinfo()?;
+    if !dump.is_locked() {
         j["key"] = json!("matches");
         j["cpus"] = Value::Array(
-            opened
-                .cpus()
+            dump.cpus()?
                 .iter()
                 .map(|c| {
                     json!({
                         "cpu": c.index,
-                        "qemu_pid": c.qemu_pid,
+                        "qemu_pid": c.pid,
                         "psw": [hex(c.regs.psw[0]), hex(c.regs.psw[1])],
                         "prefix": hex(u64::from(c.regs.prefix)),
                         "has_osii": c.regs.has_osii,
@@ -66,13 +69,10 @@ pub fn run(args: &InfoArgs) -> Result<(), Failure> {
                 })
                 .collect(),
         );
-        j["vmcoreinfo"] = match &vmci {
+        j["vmcoreinfo"] = match dump.vmcoreinfo() {
             Some(v) => json!({
                 "found": true,
-                "source": match v.source {
-                    pvdump_format::VmcoreinfoSource::OsInfo { .. } => "os_info (lowcore 0xe18)",
-                    pvdump_format::VmcoreinfoSource::LowcoreNote { .. } => "note pointer (lowcore 0xe0c)",
-                },
+                "source": pvdump_core::vmcoreinfo_source(v),
                 "paddr": hex(v.paddr),
                 "size": v.text.len(),
                 "osrelease": v.osrelease(),
@@ -161,14 +161,14 @@ fn print_text(j: &Value) {
 }
 
 /// Describes a kdump-compressed file or flattened stream (as pvdump writes them).
-fn kdump_info(args: &InfoArgs, data: &[u8]) -> Result<(), Failure> {
+fn kdump_info(args: &InfoArgs, data: &[u8], k: &KdumpFile<'_>) -> Result<(), Failure> {
     let ctx = || format!("{}", args.dump.display());
-    let k = KdumpFile::parse(data).map_err(|e| Failure::from(e).context(ctx()))?;
     let (present, dumped) = k.page_counts().map_err(|e| Failure::from(e).context(ctx()))?;
     let notes = k.notes().map_err(|e| Failure::from(e).context(ctx()))?;
     let cpus = count_prstatus(&notes);
     let vmci = k.vmcoreinfo().map_err(|e| Failure::from(e).context(ctx()))?;
     let h = &k.header;
+    let u = k.utsname();
     let j = json!({
         "file": args.dump.display().to_string(),
         "file_size": data.len(),
@@ -176,8 +176,8 @@ fn kdump_info(args: &InfoArgs, data: &[u8]) -> Result<(), Failure> {
         "flattened_records": k.record_count(),
         "header_version": h.header_version,
         "utsname": {
-            "sysname": h.sysname, "nodename": h.nodename, "release": h.release,
-            "version": h.version, "machine": h.machine, "domainname": h.domainname,
+            "sysname": u.sysname, "nodename": u.nodename, "release": u.release,
+            "version": u.version, "machine": u.machine, "domainname": u.domainname,
         },
         "timestamp": h.tv_sec,
         "compression": k.compression().name(),
@@ -208,7 +208,7 @@ fn kdump_info(args: &InfoArgs, data: &[u8]) -> Result<(), Failure> {
     );
     println!(
         "utsname:         {} {} {} ({})",
-        h.sysname, h.machine, h.release, h.version
+        u.sysname, u.machine, u.release, u.version
     );
     println!(
         "Crash time:      {}",

@@ -3,24 +3,12 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use pvdump_format::PageSource;
-use pvdump_vmcore::{
-    AtomicFile, Compression, KdumpInfo, KdumpStats, NoteBlob, Output, Progress, WriteOptions, same_file, write_elf,
-    write_kdump,
-};
+use pvdump_core::{Compression, Dump, Output, Progress, WriteOptions, Written};
+use pvdump_vmcore::{AtomicFile, same_file};
 
 use crate::args::{Format, OutputArgs};
 use crate::exit::{Code, Failure};
 use crate::signals::CANCEL;
-
-/// What was written.
-pub struct Written {
-    /// Length of the output file (of the rearranged file for a flattened stream).
-    pub bytes: u64,
-    /// Bytes of guest memory.
-    pub memory: u64,
-    pub kdump: Option<KdumpStats>,
-}
 
 /// Checks the output options before any work: not over the input, not over an existing
 /// file without --force, no binary data to a terminal, --compress only with kdump.
@@ -56,7 +44,7 @@ pub fn check_output(out: &OutputArgs, format: Format, input: &Path) -> Result<bo
 
 /// The compression a kdump output uses.
 pub fn compression(out: &OutputArgs) -> Compression {
-    out.compress.map_or(Compression::Zlib, |c| c.to_vmcore())
+    out.compress.map_or(Compression::Zlib, |c| c.to_compression())
 }
 
 /// Human name of the output format.
@@ -70,16 +58,15 @@ pub fn describe(format: Format, out: &OutputArgs) -> String {
     }
 }
 
-/// Writes `src` with these notes in `format` to the output (temp file + rename for a file).
-pub fn write_output<S: PageSource + ?Sized>(
-    src: &S,
-    notes: &NoteBlob,
-    info: &KdumpInfo,
-    format: Format,
-    out: &OutputArgs,
-) -> Result<Written, Failure> {
+/// Writes `dump` in `format` to the output (temp file + rename for a file).
+pub fn write_output(dump: &Dump, format: Format, out: &OutputArgs) -> Result<Written, Failure> {
     let pool = thread_pool(out.threads)?;
-    let bar = (!out.quiet && std::io::stderr().is_terminal()).then(|| Bar::new(src.total_bytes()));
+    let total = dump.memory().iter().map(|b| b.size).sum();
+    let bar = (!out.quiet && std::io::stderr().is_terminal()).then(|| Bar::new(total));
+    let format = match format {
+        Format::Elf => pvdump_core::Format::Elf,
+        Format::Kdump => pvdump_core::Format::Kdump(compression(out)),
+    };
     let result = pool.install(|| -> Result<Written, Failure> {
         let opts = WriteOptions {
             cancel: Some(&CANCEL),
@@ -87,26 +74,7 @@ pub fn write_output<S: PageSource + ?Sized>(
             progress: bar.as_ref().map(|b| b as &dyn Progress),
             ..WriteOptions::default()
         };
-        let write = |o: &mut Output<'_>| -> Result<Written, Failure> {
-            Ok(match format {
-                Format::Elf => {
-                    let s = write_elf(src, notes, o, &opts)?;
-                    Written {
-                        bytes: s.bytes,
-                        memory: s.memory,
-                        kdump: None,
-                    }
-                }
-                Format::Kdump => {
-                    let s = write_kdump(src, notes, info, compression(out), o, &opts)?;
-                    Written {
-                        bytes: s.bytes,
-                        memory: s.memory,
-                        kdump: Some(s),
-                    }
-                }
-            })
-        };
+        let write = |o: &mut Output<'_>| -> Result<Written, Failure> { Ok(dump.write(format, o, &opts)?) };
         if out.output.as_os_str() == "-" {
             let mut stdout = stdout_file()?;
             write(&mut Output::Stream(&mut stdout))

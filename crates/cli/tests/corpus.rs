@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pvdump_format::{ElfCore, PvDump};
-use pvdump_vmcore::synth::SynthSpec;
+use pvdump_synth::SynthSpec;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pvdump");
 
@@ -450,10 +450,23 @@ fn cases(l: &Layout) -> Vec<Case> {
         move |_, d| put64(d, ph1 + 24, u64::MAX - 0xfff),
     ));
     v.push(dump_case(
-        "PT_LOAD: p_memsz beyond pv_mem_meta",
+        "PT_LOAD: absurd p_memsz",
         4,
-        &["section 1 (`pv_mem_meta`)", "256 pages"],
+        &["program header table", "0x10000000000 bytes of guest memory"],
         move |_, d| put64(d, ph1 + 40, 1 << 40),
+    ));
+    v.push(dump_case(
+        "PT_LOAD: file part beyond pv_mem_meta",
+        4,
+        &[
+            "data of section 1 (`pv_mem_meta`)",
+            "256 pages",
+            "reaches guest address 0x101000",
+        ],
+        move |_, d| {
+            put64(d, ph1 + 32, 257 << 12);
+            put64(d, ph1 + 40, 257 << 12);
+        },
     ));
     v.push(dump_case(
         "PT_LOAD: not page aligned",

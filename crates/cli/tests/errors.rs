@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use pvdump_vmcore::synth::SynthSpec;
+use pvdump_synth::SynthSpec;
 
 struct Case {
     tmp: TempDir,

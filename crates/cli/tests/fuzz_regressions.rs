@@ -47,7 +47,7 @@ fn harness_accepts_its_seeds() {
         let bytes = spec.dump_bytes();
         // The seeds must reach the end of the decrypt path, or the fuzzer would start blind.
         let dump = PvDump::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
-        OpenedDump::open(&dump, &key).unwrap_or_else(|e| panic!("{name}: {e}"));
+        OpenedDump::open(dump.clone(), &key).unwrap_or_else(|e| panic!("{name}: {e}"));
         common::parse(&bytes);
         common::decrypt(&bytes);
         for cut in [0, 63, 64, 500, bytes.len() / 2, bytes.len() - 1] {

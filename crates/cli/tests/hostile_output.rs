@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use pvdump_crypto::{Cck, DumpKey, open_completion};
 use pvdump_format::PvDump;
-use pvdump_vmcore::synth::SynthSpec;
+use pvdump_synth::SynthSpec;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pvdump");
 
@@ -168,9 +168,11 @@ fn output_file_that_cannot_grow_exits_5_without_a_partial_file() {
 fn key_file_readable_by_others_is_warned_about() {
     let dir = scratch("keymode");
     let (dump, key) = write_fixture(&dir, &SynthSpec::simple(0x6e7, 1, 1));
-    let run = |out: &str| {
+    let run = |out: &str, quiet: bool| {
         Command::new(BIN)
-            .args(["decrypt", "--quiet", "--key"])
+            .arg("decrypt")
+            .args(quiet.then_some("--quiet"))
+            .arg("--key")
             .arg(&key)
             .arg(&dump)
             .arg("-o")
@@ -178,17 +180,21 @@ fn key_file_readable_by_others_is_warned_about() {
             .output()
             .unwrap()
     };
-    let private = run("a.elf");
+    let private = run("a.elf", false);
     assert_eq!(private.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&private.stderr), "");
+    assert!(!String::from_utf8_lossy(&private.stderr).contains("warning"));
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let shared = run("b.elf");
+    let shared = run("b.elf", false);
     assert_eq!(shared.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&shared.stderr);
     assert!(
-        stderr.contains("warning: key file") && stderr.contains("(mode 644)") && stderr.contains("chmod 600"),
+        stderr.contains("pvdump: warning: key file") && stderr.contains("(mode 644)") && stderr.contains("chmod 600"),
         "{stderr}"
     );
+    // --quiet silences the warning (and everything else but errors).
+    let quiet = run("c.elf", true);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
 }
 
 fn hex(b: &[u8]) -> String {
@@ -204,7 +210,7 @@ fn no_secret_in_info_json_or_messages() {
     let dump = PvDump::parse(&bytes).unwrap();
     let compl = dump.completion().unwrap();
     let cck = Cck::from_bytes(spec.cck());
-    let dk = DumpKey::derive(&cck, &compl.seed());
+    let dk = DumpKey::derive(&cck, &compl.fields.seed);
     let secrets = open_completion(&dk, &compl).unwrap();
     let forbidden: Vec<(String, String)> = [
         ("CCK", cck.expose().to_vec()),

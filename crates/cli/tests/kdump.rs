@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use pvdump_vmcore::KdumpFile;
-use pvdump_vmcore::synth::{Content, SynthSpec};
+use pvdump_format::KdumpFile;
+use pvdump_synth::{Content, SynthSpec};
 
 mod common;
 use common::{reference_dirs, skip};
@@ -118,9 +118,10 @@ fn check_kdump(path: &Path, mem: &[u8], cpus: &[Regs], compression: &str) -> Kdu
     let data = std::fs::read(path).unwrap();
     let k = KdumpFile::parse(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(k.header.header_version, 6);
-    assert_eq!(k.header.sysname, "Linux");
-    assert_eq!(k.header.machine, "s390x");
-    assert!(!k.header.version.is_empty());
+    let uts = k.utsname();
+    assert_eq!(uts.sysname, "Linux");
+    assert_eq!(uts.machine, "s390x");
+    assert!(!uts.version.is_empty());
     assert_eq!(k.header.block_size, 4096);
     assert_eq!(k.header.nr_cpus as usize, cpus.len());
     assert_eq!(k.compression().name(), compression);
@@ -139,8 +140,8 @@ fn check_kdump(path: &Path, mem: &[u8], cpus: &[Regs], compression: &str) -> Kdu
     let notes = k.notes().unwrap();
     assert_eq!(prstatus_regs(&notes), cpus, "{}: registers", path.display());
     KdumpSummary {
-        release: k.header.release.clone(),
-        tv_sec: k.header.tv_sec,
+        release: uts.release.clone(),
+        tv_sec: k.header.tv_sec as u64,
         vmcoreinfo: k.vmcoreinfo().unwrap().map(|v| v.into_owned()),
         flat: k.is_flat(),
     }

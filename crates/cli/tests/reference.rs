@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 
-use pvdump_vmcore::pvelf::DECOY;
+use pvdump_synth::pvelf::DECOY;
 
 const NOTE_ORDER_LEN: usize = 10;
 

@@ -7,13 +7,13 @@ use common::*;
 use proptest::prelude::*;
 use pvdump_crypto::{Cck, OpenedDump};
 use pvdump_format::{MemoryBlock, PvDump};
-use pvdump_vmcore::synth::{Content, SynthSpec, TweakStyle, VmcoreinfoPlacement};
+use pvdump_synth::{Content, SynthSpec, TweakStyle, VmcoreinfoPlacement};
 use pvdump_vmcore::{Output, WriteOptions, build_notes, write_elf};
 
 fn decrypt_in_process(spec: &SynthSpec) -> Vec<u8> {
     let dump = spec.dump_bytes();
     let parsed = PvDump::parse(&dump).expect("synthetic dump parses");
-    let opened = OpenedDump::open(&parsed, &Cck::from_bytes(spec.cck())).expect("opens with its key");
+    let opened = OpenedDump::open(parsed.clone(), &Cck::from_bytes(spec.cck())).expect("opens with its key");
     let regs: Vec<_> = opened.cpus().iter().map(|c| c.regs.clone()).collect();
     let vmci = opened.vmcoreinfo().unwrap();
     let notes = build_notes(&regs, vmci.as_ref().map(|v| v.text.as_slice()));

@@ -3,8 +3,12 @@
 
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
-use pvdump_format::consts::{COMPL_V1_SIZE, CPU_CONFIDENTIAL_SIZE, CPU_DUMP_V1_SIZE};
-use pvdump_format::{CompletionDataV1, CpuDumpV1, CpuRegisters};
+use pvdump_format::consts::{COMPL_V1_SIZE, CPU_DUMP_V1_SIZE};
+use pvdump_format::layout::pv::{
+    COMPLETION_AAD, COMPLETION_CIPHERTEXT, COMPLETION_NONCE, COMPLETION_XTS_KEY, CPU_DUMP_AAD, CPU_DUMP_CIPHERTEXT,
+    CompletionDataV1, CpuDumpV1, CpuStateV1,
+};
+use pvdump_format::{CompletionData, CpuDump, CpuRegisters};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::keys::{DumpKey, XtsKey};
@@ -50,30 +54,37 @@ fn open(key: &DumpKey, iv: [u8; 12], aad: &[u8], ct: &[u8], tag: [u8; 16], out: 
 }
 
 /// Opens completion data v1 with the dump key.
-pub fn open_completion(key: &DumpKey, compl: &CompletionDataV1<'_>) -> Result<CompletionSecrets, TagMismatch> {
-    let mut plain = Zeroizing::new([0u8; 176]);
+pub fn open_completion(key: &DumpKey, compl: &CompletionData<'_>) -> Result<CompletionSecrets, TagMismatch> {
+    let mut plain = Zeroizing::new([0u8; COMPLETION_CIPHERTEXT.end - COMPLETION_CIPHERTEXT.start]);
     open(
         key,
-        compl.iv(),
+        compl.fields.iv,
         compl.aad(),
         compl.ciphertext(),
-        compl.tag(),
+        compl.fields.tag,
         &mut plain[..],
     )?;
     let mut nonce = [0u8; 16];
-    nonce.copy_from_slice(&plain[..16]);
+    nonce.copy_from_slice(&plain[COMPLETION_NONCE]);
     let mut k = [0u8; 64];
-    k.copy_from_slice(&plain[16..80]);
+    k.copy_from_slice(&plain[COMPLETION_XTS_KEY]);
     let xts_key = XtsKey::from_bytes(k);
     k.zeroize();
     Ok(CompletionSecrets { nonce, xts_key })
 }
 
 /// Opens one CPU dump v1 with the dump key and interprets the registers.
-pub fn open_cpu(key: &DumpKey, cpu: &CpuDumpV1<'_>) -> Result<CpuRegisters, TagMismatch> {
-    let mut plain = Zeroizing::new([0u8; CPU_CONFIDENTIAL_SIZE]);
-    open(key, cpu.iv(), cpu.aad(), cpu.ciphertext(), cpu.tag(), &mut plain[..])?;
-    Ok(CpuRegisters::from_confidential(&plain))
+pub fn open_cpu(key: &DumpKey, cpu: &CpuDump<'_>) -> Result<CpuRegisters, TagMismatch> {
+    let mut plain = Zeroizing::new([0u8; CpuStateV1::SIZE]);
+    open(
+        key,
+        cpu.fields.iv,
+        cpu.aad(),
+        cpu.ciphertext(),
+        cpu.fields.tag,
+        &mut plain[..],
+    )?;
+    Ok(CpuRegisters::from_state(&CpuStateV1::read(&plain)))
 }
 
 fn seal(key: &DumpKey, iv: [u8; 12], aad: &[u8], buf: &mut [u8]) -> [u8; 16] {
@@ -91,31 +102,43 @@ pub fn seal_completion(
     iv: [u8; 12],
     secrets: &CompletionSecrets,
 ) -> [u8; COMPL_V1_SIZE] {
-    let mut out = [0u8; COMPL_V1_SIZE];
-    out[0..4].copy_from_slice(&1u32.to_be_bytes());
-    out[4..8].copy_from_slice(&(COMPL_V1_SIZE as u32).to_be_bytes());
-    out[16..80].copy_from_slice(seed);
-    out[80..92].copy_from_slice(&iv);
-    out[96..112].copy_from_slice(&secrets.nonce);
-    out[112..176].copy_from_slice(secrets.xts_key.expose());
-    let (aad, rest) = out.split_at_mut(96);
-    let tag = seal(key, iv, aad, &mut rest[..176]);
-    out[272..288].copy_from_slice(&tag);
+    let mut out = CompletionDataV1 {
+        version: 1,
+        length: COMPL_V1_SIZE as u32,
+        seed: *seed,
+        iv,
+        ..CompletionDataV1::default()
+    }
+    .to_bytes();
+    let mut plain = Zeroizing::new([0u8; COMPLETION_CIPHERTEXT.end - COMPLETION_CIPHERTEXT.start]);
+    plain[COMPLETION_NONCE].copy_from_slice(&secrets.nonce);
+    plain[COMPLETION_XTS_KEY].copy_from_slice(secrets.xts_key.expose());
+    out[COMPLETION_CIPHERTEXT].copy_from_slice(&plain[..]);
+    let (aad, rest) = out.split_at_mut(COMPLETION_AAD.end);
+    let tag = seal(key, iv, aad, &mut rest[..plain.len()]);
+    let mut fields = CompletionDataV1::read(&out);
+    fields.tag = tag;
+    fields.write_into(&mut out);
     out
 }
 
 /// Builds a CPU dump v1 note descriptor of `len` bytes (≥ 1568; extra bytes are zero).
 pub fn seal_cpu(key: &DumpKey, iv: [u8; 12], regs: &CpuRegisters, len: usize) -> Vec<u8> {
-    let len = len.max(CPU_DUMP_V1_SIZE);
-    let mut out = vec![0u8; len];
-    out[0..4].copy_from_slice(&1u32.to_be_bytes());
-    out[4..8].copy_from_slice(&(CPU_DUMP_V1_SIZE as u32).to_be_bytes());
-    out[8..20].copy_from_slice(&iv);
-    let mut area = Zeroizing::new(regs.to_confidential());
-    out[32..1552].copy_from_slice(&area[..]);
-    area.zeroize();
-    let (aad, rest) = out.split_at_mut(32);
-    let tag = seal(key, iv, aad, &mut rest[..CPU_CONFIDENTIAL_SIZE]);
-    out[1552..1568].copy_from_slice(&tag);
+    let mut head = CpuDumpV1 {
+        version: 1,
+        length: CPU_DUMP_V1_SIZE as u32,
+        iv,
+        ..CpuDumpV1::default()
+    }
+    .to_bytes();
+    let area = Zeroizing::new(regs.to_state().to_bytes());
+    head[CPU_DUMP_CIPHERTEXT].copy_from_slice(&area[..]);
+    let (aad, rest) = head.split_at_mut(CPU_DUMP_AAD.end);
+    let tag = seal(key, iv, aad, &mut rest[..CpuStateV1::SIZE]);
+    let mut fields = CpuDumpV1::read(&head);
+    fields.tag = tag;
+    fields.write_into(&mut head);
+    let mut out = head.to_vec();
+    out.resize(len.max(CPU_DUMP_V1_SIZE), 0);
     out
 }

@@ -64,13 +64,19 @@ impl DumpKey {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyFileError {
     #[error("the key file is empty; expected 32 raw bytes or 64 hex digits")]
+    /// The file is empty.
     Empty,
     #[error(
         "the key file holds {0} bytes; expected 32 raw bytes (the file given to genprotimg/pvimg --cck) or 64 hex digits"
     )]
+    /// Neither 32 raw bytes nor hex: the length.
     WrongSize(usize),
     #[error("the key file looks like hex but has {digits} hex digits; expected 64")]
-    WrongHexLength { digits: usize },
+    /// Hex digits, but not 64 of them.
+    WrongHexLength {
+        /// Number of hex digits.
+        digits: usize,
+    },
 }
 
 impl Cck {

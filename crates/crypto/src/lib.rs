@@ -9,6 +9,8 @@
 //! - The encrypt direction ([`seal_completion`], [`seal_cpu`], [`PageCipher::encrypt_page`])
 //!   is what a simulated Ultravisor needs to build test dumps.
 
+#![warn(missing_docs)]
+
 mod gcm;
 mod keys;
 mod open;

@@ -24,17 +24,32 @@ pub enum OpenError {
         cpus = if *cpus_tried > 0 { format!(", and so do all {cpus_tried} CPU notes") } else { String::new() },
         seed_offset = offset + 16
     )]
-    KeyMismatch { offset: u64, cpus_tried: usize },
+    KeyMismatch {
+        /// File offset of the completion data.
+        offset: u64,
+        /// CPU notes also tried (and failed) with the derived key.
+        cpus_tried: usize,
+    },
     /// The key is right (CPU notes open), but the completion data is damaged.
     #[error(
         "the completion data (section `pv_compl` at file offset {offset:#x}) is corrupted: it fails authentication, although the key is right (CPU {cpu}'s note opens with the same derived key). The page key cannot be recovered from this dump"
     )]
-    CompletionCorrupted { offset: u64, cpu: usize },
+    CompletionCorrupted {
+        /// File offset of the completion data.
+        offset: u64,
+        /// A CPU whose note opens with the same key.
+        cpu: usize,
+    },
     /// The key is right, but one CPU note is damaged.
     #[error(
         "the encrypted state of CPU {cpu} (NT_S390_PV_CPU_DATA note, descriptor at file offset {offset:#x}) is corrupted: it fails authentication although the key is right (the completion data opens)"
     )]
-    CpuNoteCorrupted { cpu: usize, offset: u64 },
+    CpuNoteCorrupted {
+        /// CPU number (note order).
+        cpu: usize,
+        /// File offset of the note descriptor.
+        offset: u64,
+    },
 }
 
 impl OpenError {
@@ -51,19 +66,20 @@ pub struct Cpu {
     pub index: usize,
     /// QEMU's pid from the PRSTATUS in the same group.
     pub qemu_pid: Option<u32>,
+    /// The decrypted registers.
     pub regs: CpuRegisters,
 }
 
 /// A dump whose keys are unwrapped: a [`PageSource`] of plaintext memory.
-pub struct OpenedDump<'d, 'a> {
-    dump: &'d PvDump<'a>,
+pub struct OpenedDump<'a> {
+    dump: PvDump<'a>,
     cipher: PageCipher,
     cpus: Vec<Cpu>,
     counts: PageCounts,
     blocks: Vec<MemoryBlock>,
 }
 
-impl std::fmt::Debug for OpenedDump<'_, '_> {
+impl std::fmt::Debug for OpenedDump<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenedDump")
             .field("cpus", &self.cpus.len())
@@ -76,7 +92,7 @@ impl std::fmt::Debug for OpenedDump<'_, '_> {
 /// Verifies the key without decrypting anything else: `Ok` when the completion data opens.
 pub fn check_key(dump: &PvDump<'_>, cck: &Cck) -> Result<(), OpenError> {
     let compl = dump.completion()?;
-    let key = DumpKey::derive(cck, &compl.seed());
+    let key = DumpKey::derive(cck, &compl.fields.seed);
     open_completion(&key, &compl)
         .map(drop)
         .map_err(|_| diagnose(dump, &key, compl.offset))
@@ -101,12 +117,12 @@ fn diagnose(dump: &PvDump<'_>, key: &DumpKey, offset: u64) -> OpenError {
     }
 }
 
-impl<'d, 'a> OpenedDump<'d, 'a> {
+impl<'a> OpenedDump<'a> {
     /// Unwraps the keys, decrypts every CPU note and checks every page state.
-    pub fn open(dump: &'d PvDump<'a>, cck: &Cck) -> Result<Self, OpenError> {
+    pub fn open(dump: PvDump<'a>, cck: &Cck) -> Result<Self, OpenError> {
         let compl = dump.completion()?;
-        let key = DumpKey::derive(cck, &compl.seed());
-        let secrets = open_completion(&key, &compl).map_err(|_| diagnose(dump, &key, compl.offset))?;
+        let key = DumpKey::derive(cck, &compl.fields.seed);
+        let secrets = open_completion(&key, &compl).map_err(|_| diagnose(&dump, &key, compl.offset))?;
         let mut cpus = Vec::with_capacity(dump.cpus().len());
         for note in dump.cpus() {
             let v1 = note.dump_v1()?;
@@ -149,8 +165,8 @@ impl<'d, 'a> OpenedDump<'d, 'a> {
     }
 
     /// The parsed dump.
-    pub fn dump(&self) -> &'d PvDump<'a> {
-        self.dump
+    pub fn dump(&self) -> &PvDump<'a> {
+        &self.dump
     }
 
     /// VMCOREINFO from the decrypted memory, if the kernel left one.
@@ -164,7 +180,7 @@ impl<'d, 'a> OpenedDump<'d, 'a> {
     }
 }
 
-impl PageSource for OpenedDump<'_, '_> {
+impl PageSource for OpenedDump<'_> {
     fn blocks(&self) -> &[MemoryBlock] {
         &self.blocks
     }
@@ -175,12 +191,12 @@ impl PageSource for OpenedDump<'_, '_> {
         let load = loads
             .get(idx)
             .filter(|l| l.paddr <= paddr)
-            .ok_or_else(|| FormatError::invalid_read(paddr))?;
+            .ok_or_else(|| FormatError::outside_memory(paddr))?;
         let (pages, _) = out.as_chunks_mut::<{ PAGE_SIZE as usize }>();
         for (i, (page, z)) in pages.iter_mut().zip(zero.iter_mut()).enumerate() {
             let addr = paddr + i as u64 * PAGE_SIZE;
             if addr >= load.end() {
-                return Err(FormatError::invalid_read(addr));
+                return Err(FormatError::outside_memory(addr));
             }
             let pfn = addr / PAGE_SIZE;
             if addr >= load.paddr + load.filesz {
@@ -202,7 +218,7 @@ impl PageSource for OpenedDump<'_, '_> {
                         .dump
                         .page_bytes(load, pfn)?
                         .try_into()
-                        .map_err(|_| FormatError::invalid_read(addr))?;
+                        .map_err(|_| FormatError::outside_memory(addr))?;
                     self.cipher.decrypt_page_from(&component, src, page);
                     *z = false;
                 }

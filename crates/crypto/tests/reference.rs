@@ -43,11 +43,11 @@ fn hkdf_gcm_match_manifest_secrets() {
         let data = std::fs::read(dir.join("pvdump.elf")).unwrap();
         let dump = PvDump::parse(&data).unwrap();
         let compl = dump.completion().unwrap();
-        assert_eq!(compl.seed(), hex32::<64>(&s["hkdf_seed"]), "{}", dir.display());
-        assert_eq!(compl.iv(), hex32::<12>(&s["compl_iv"]));
+        assert_eq!(compl.fields.seed, hex32::<64>(&s["hkdf_seed"]), "{}", dir.display());
+        assert_eq!(compl.fields.iv, hex32::<12>(&s["compl_iv"]));
         let cck = Cck::from_key_file(&std::fs::read(dir.join("cck.bin")).unwrap()).unwrap();
         assert_eq!(cck.expose(), &hex32::<32>(&s["cck"]));
-        let key = DumpKey::derive(&cck, &compl.seed());
+        let key = DumpKey::derive(&cck, &compl.fields.seed);
         assert_eq!(
             key.expose(),
             &hex32::<32>(&s["dump_key"]),
@@ -101,7 +101,7 @@ fn opened_dump_reproduces_expected_memory() {
         let expected = std::fs::read(dir.join("expected_mem.bin")).unwrap();
         let dump = PvDump::parse(&data).unwrap();
         let cck = Cck::from_key_file(&std::fs::read(dir.join("cck.bin")).unwrap()).unwrap();
-        let opened = OpenedDump::open(&dump, &cck).unwrap();
+        let opened = OpenedDump::open(dump.clone(), &cck).unwrap();
         let mut mem = vec![0u8; expected.len()];
         let mut zero = vec![false; expected.len() / 4096];
         opened.read_pages(0, &mut mem, &mut zero).unwrap();

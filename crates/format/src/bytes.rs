@@ -1,16 +1,15 @@
 //! Bounds-checked, endian-explicit reads. Nothing here can panic: every access goes through
 //! `get`, and file-provided offsets are added with overflow checks.
 
-use crate::error::{FormatError, Result};
+use crate::error::{FormatError, Result, Structure};
 
-/// Returns `data[offset .. offset + size]`, or an `OutOfBounds` error naming `what`.
-pub fn slice(data: &[u8], offset: u64, size: u64, what: impl FnOnce() -> String) -> Result<&[u8]> {
+/// Returns `data[offset .. offset + size]`, or an `OutOfBounds` error naming the structure.
+pub fn slice(data: &[u8], offset: u64, size: u64, structure: impl FnOnce() -> Structure) -> Result<&[u8]> {
     let file_len = data.len() as u64;
-    let end = offset.checked_add(size);
-    match end {
+    match offset.checked_add(size) {
         Some(end) if end <= file_len => Ok(&data[offset as usize..end as usize]),
         _ => Err(FormatError::OutOfBounds {
-            what: what(),
+            structure: structure(),
             offset,
             size,
             file_len,
@@ -47,4 +46,38 @@ pub fn copy_array<const N: usize>(buf: &[u8], offset: usize) -> [u8; N] {
 /// Rounds `v` up to a multiple of 4 (ELF note padding), failing on overflow.
 pub fn pad4(v: u64) -> Option<u64> {
     v.checked_add(3).map(|x| x & !3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_checks_overflow_and_length() {
+        let d = [1u8, 2, 3, 4];
+        assert_eq!(slice(&d, 1, 2, || Structure::NoteName).unwrap(), &[2, 3]);
+        assert_eq!(slice(&d, 4, 0, || Structure::NoteName).unwrap(), &[] as &[u8]);
+        let e = slice(&d, u64::MAX, 2, || Structure::NoteName).unwrap_err();
+        assert_eq!(
+            e,
+            FormatError::OutOfBounds {
+                structure: Structure::NoteName,
+                offset: u64::MAX,
+                size: 2,
+                file_len: 4
+            }
+        );
+        assert!(slice(&d, 3, 2, || Structure::NoteName).is_err());
+    }
+
+    #[test]
+    fn short_reads_are_zero_not_panics() {
+        let d = [0x12u8, 0x34, 0x56];
+        assert_eq!(be16(&d, 1), 0x3456);
+        assert_eq!(be32(&d, 0), 0);
+        assert_eq!(be64(&d, usize::MAX), 0);
+        assert_eq!(copy_array::<2>(&d, 2), [0, 0]);
+        assert_eq!(pad4(5), Some(8));
+        assert_eq!(pad4(u64::MAX), None);
+    }
 }

@@ -6,13 +6,12 @@
 //! of file, so allocations never exceed a fraction of the file size and never follow a
 //! number the file merely claims.
 
-use goblin::container::{Container, Ctx};
-use goblin::elf::{Elf, ProgramHeader, SectionHeader};
-use scroll::Pread;
-
-use crate::bytes::{be32, pad4, slice};
+use crate::bytes::{be32, slice};
 use crate::consts::*;
-use crate::error::{FormatError, Result};
+use crate::error::{FormatError, Problem, Result, Structure};
+use crate::layout::elf::{
+    FileHeader, NoteHeader, SectionHeader, padded, read_file_header, read_program_header, read_section_header,
+};
 
 /// One PT_LOAD: a run of guest physical memory and where its bytes are in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,26 +37,49 @@ impl LoadSegment {
     pub fn end(&self) -> u64 {
         self.paddr + self.memsz
     }
+
+    /// One past the last guest physical address backed by file bytes.
+    pub fn file_end(&self) -> u64 {
+        self.paddr + self.filesz
+    }
 }
 
 /// One PT_NOTE segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NoteSegment {
+    /// Index of the program header.
     pub phdr_index: u32,
+    /// File offset of the notes.
     pub file_offset: u64,
+    /// Bytes of notes.
     pub size: u64,
 }
 
 /// A section header that has a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
+    /// Index in the section header table.
     pub index: u32,
+    /// Name from the section-name string table.
     pub name: String,
     /// File offset of the section header.
     pub header_offset: u64,
+    /// sh_type.
     pub sh_type: u32,
+    /// File offset of the section data.
     pub file_offset: u64,
+    /// Bytes of section data.
     pub size: u64,
+}
+
+impl Section {
+    /// This section as the structure of an error about the section header's values.
+    pub fn structure(&self) -> Structure {
+        Structure::Section {
+            index: u64::from(self.index),
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// One ELF note.
@@ -65,7 +87,9 @@ pub struct Section {
 pub struct Note<'a> {
     /// Name without the terminating NUL (e.g. `b"CORE"`).
     pub name: &'a [u8],
+    /// Note type.
     pub n_type: u32,
+    /// The descriptor.
     pub desc: &'a [u8],
     /// File offset of the note header.
     pub offset: u64,
@@ -76,11 +100,16 @@ pub struct Note<'a> {
 /// Hard cap on the number of program and section headers we look at (PN_XNUM allows 2^32).
 pub const MAX_HEADERS: u64 = 1 << 22;
 
+/// Guest memory accepted per byte of file: PT_LOADs may leave memory out of the file (a
+/// zero tail past p_filesz), but together they cannot claim more than 4096 bytes of memory
+/// per byte of file, which bounds every output to a multiple of the input.
+pub const MAX_MEMORY_PER_FILE_BYTE: u64 = 4096;
+
 /// A parsed big-endian s390x ELF core file.
 #[derive(Debug, Clone)]
 pub struct ElfCore<'a> {
     data: &'a [u8],
-    header: goblin::elf::Header,
+    header: FileHeader,
     phnum: u64,
     shnum: u64,
     loads: Vec<LoadSegment>,
@@ -88,45 +117,38 @@ pub struct ElfCore<'a> {
     sections: Vec<Section>,
 }
 
-fn ctx() -> Ctx {
-    Ctx::new(Container::Big, scroll::Endian::Big)
+fn wrong(field: &'static str, offset: u64, found: impl Into<u64>, expected: &'static str) -> FormatError {
+    FormatError::WrongElfKind {
+        field,
+        offset,
+        found: found.into(),
+        expected,
+    }
 }
 
 impl<'a> ElfCore<'a> {
     /// Parses and validates the ELF header, program headers and section headers.
     pub fn parse(data: &'a [u8]) -> Result<Self> {
         let file_len = data.len() as u64;
-        if data.len() < EHDR_SIZE {
+        let Some(ident) = data.get(..EHDR_SIZE) else {
             return Err(FormatError::TooShort { len: file_len });
-        }
-        let magic = crate::bytes::copy_array::<4>(data, 0);
+        };
+        let magic = crate::bytes::copy_array::<4>(ident, 0);
         if magic != *b"\x7fELF" {
             return Err(FormatError::NotElf { found: magic });
         }
-        let wrong = |field, offset, found: String, expected| FormatError::WrongElfKind {
-            field,
-            offset,
-            found,
-            expected,
-        };
-        if data[4] != ELFCLASS64 {
-            return Err(wrong("EI_CLASS", 4, format!("{}", data[4]), "2 (ELFCLASS64)"));
+        if ident[4] != ELFCLASS64 {
+            return Err(wrong("EI_CLASS", 4, ident[4], "2 (ELFCLASS64)"));
         }
-        if data[5] != ELFDATA2MSB {
-            return Err(wrong(
-                "EI_DATA",
-                5,
-                format!("{}", data[5]),
-                "2 (ELFDATA2MSB, big-endian)",
-            ));
+        if ident[5] != ELFDATA2MSB {
+            return Err(wrong("EI_DATA", 5, ident[5], "2 (ELFDATA2MSB, big-endian)"));
         }
-        let header = Elf::parse_header(data)
-            .map_err(|e| FormatError::invalid("ELF header", 0, format!("cannot be parsed: {e}")))?;
+        let header = read_file_header(data).ok_or(FormatError::TooShort { len: file_len })?;
         if header.e_type != ET_CORE {
-            return Err(wrong("e_type", 16, format!("{}", header.e_type), "4 (ET_CORE)"));
+            return Err(wrong("e_type", 16, header.e_type, "4 (ET_CORE)"));
         }
         if header.e_machine != EM_S390 {
-            return Err(wrong("e_machine", 18, format!("{}", header.e_machine), "22 (EM_S390)"));
+            return Err(wrong("e_machine", 18, header.e_machine, "22 (EM_S390)"));
         }
         // e_ehsize is deliberately not checked: QEMU writes 8 (sizeof a pointer).
 
@@ -145,19 +167,16 @@ impl<'a> ElfCore<'a> {
                 Some(sh) if sh.sh_info >= u32::from(PN_XNUM) => u64::from(sh.sh_info),
                 Some(sh) => {
                     return Err(FormatError::invalid(
-                        "section header 0",
+                        Structure::SectionHeader { index: 0 },
                         header.e_shoff,
-                        format!(
-                            "e_phnum is PN_XNUM (0xffff), so sh_info must hold the real number of program headers (at least 0xffff), but it is {}",
-                            sh.sh_info
-                        ),
+                        Problem::XnumCountTooSmall { found: sh.sh_info },
                     ));
                 }
                 None => {
                     return Err(FormatError::invalid(
-                        "ELF header",
+                        Structure::ElfHeader,
                         56,
-                        "e_phnum is PN_XNUM (0xffff) but there is no section header 0 to hold the real count",
+                        Problem::XnumWithoutSection0,
                     ));
                 }
             },
@@ -180,16 +199,19 @@ impl<'a> ElfCore<'a> {
         }
         if h.e_shentsize != SHDR_SIZE as u16 {
             return Err(FormatError::invalid(
-                "ELF header",
+                Structure::ElfHeader,
                 58,
-                format!("e_shentsize is {}, expected 64", h.e_shentsize),
+                Problem::EntrySize {
+                    field: "e_shentsize",
+                    found: h.e_shentsize,
+                    expected: SHDR_SIZE as u16,
+                },
             ));
         }
-        let bytes = slice(self.data, h.e_shoff, SHDR_SIZE as u64, || "section header 0".into())?;
-        let sh: SectionHeader = bytes
-            .pread_with(0, ctx())
-            .map_err(|e: goblin::error::Error| FormatError::invalid("section header 0", h.e_shoff, e.to_string()))?;
-        Ok(Some(sh))
+        let bytes = slice(self.data, h.e_shoff, SHDR_SIZE as u64, || Structure::SectionHeader {
+            index: 0,
+        })?;
+        Ok(read_section_header(bytes))
     }
 
     fn read_program_headers(&mut self) -> Result<()> {
@@ -199,62 +221,72 @@ impl<'a> ElfCore<'a> {
         }
         if h.e_phentsize != PHDR_SIZE as u16 {
             return Err(FormatError::invalid(
-                "ELF header",
+                Structure::ElfHeader,
                 54,
-                format!("e_phentsize is {}, expected 56", h.e_phentsize),
+                Problem::EntrySize {
+                    field: "e_phentsize",
+                    found: h.e_phentsize,
+                    expected: PHDR_SIZE as u16,
+                },
             ));
         }
         if self.phnum > MAX_HEADERS {
             return Err(FormatError::invalid(
-                "ELF header",
+                Structure::ElfHeader,
                 56,
-                format!(
-                    "{} program headers is more than pvdump supports ({MAX_HEADERS})",
-                    self.phnum
-                ),
+                Problem::TooManyHeaders {
+                    table: "program",
+                    count: self.phnum,
+                    max: MAX_HEADERS,
+                },
             ));
         }
         let table = slice(self.data, h.e_phoff, self.phnum * PHDR_SIZE as u64, || {
-            format!("program header table ({} entries)", self.phnum)
+            Structure::ProgramHeaderTable { entries: self.phnum }
         })?;
-        let file_len = self.data.len() as u64;
-        for i in 0..self.phnum {
-            let off = (i as usize) * PHDR_SIZE;
-            let at = h.e_phoff + off as u64;
-            let ph: ProgramHeader = table.pread_with(off, ctx()).map_err(|e: goblin::error::Error| {
-                FormatError::invalid(format!("program header {i}"), at, e.to_string())
-            })?;
-            let what = |t: &str| format!("program header {i} ({t})");
+        let mut claimed = 0u64;
+        for (i, entry) in table.chunks_exact(PHDR_SIZE).enumerate() {
+            let i = i as u64;
+            let at = h.e_phoff + i * PHDR_SIZE as u64;
+            let Some(ph) = read_program_header(entry) else {
+                continue; // chunks_exact yields whole entries: cannot happen
+            };
+            let load = || Structure::ProgramHeader {
+                index: i,
+                kind: Some("PT_LOAD"),
+            };
             match ph.p_type {
                 PT_LOAD => {
                     if ph.p_filesz > ph.p_memsz {
                         return Err(FormatError::invalid(
-                            what("PT_LOAD"),
+                            load(),
                             at,
-                            format!("p_filesz {:#x} is larger than p_memsz {:#x}", ph.p_filesz, ph.p_memsz),
+                            Problem::FileszOverMemsz {
+                                filesz: ph.p_filesz,
+                                memsz: ph.p_memsz,
+                            },
                         ));
                     }
                     if ph.p_paddr.checked_add(ph.p_memsz).is_none() {
                         return Err(FormatError::invalid(
-                            what("PT_LOAD"),
+                            load(),
                             at,
-                            format!(
-                                "p_paddr {:#x} + p_memsz {:#x} overflows the 64-bit address space",
-                                ph.p_paddr, ph.p_memsz
-                            ),
+                            Problem::AddressOverflow {
+                                paddr: ph.p_paddr,
+                                memsz: ph.p_memsz,
+                            },
                         ));
                     }
                     if ph.p_filesz > 0 {
-                        slice(self.data, ph.p_offset, ph.p_filesz, || {
-                            format!(
-                                "memory of program header {i} (PT_LOAD, guest address {:#x})",
-                                ph.p_paddr
-                            )
+                        slice(self.data, ph.p_offset, ph.p_filesz, || Structure::LoadData {
+                            index: i,
+                            paddr: ph.p_paddr,
                         })?;
                     }
                     if ph.p_memsz == 0 {
                         continue;
                     }
+                    claimed = claimed.saturating_add(ph.p_memsz);
                     self.loads.push(LoadSegment {
                         phdr_index: i as u32,
                         phdr_offset: at,
@@ -266,9 +298,7 @@ impl<'a> ElfCore<'a> {
                     });
                 }
                 PT_NOTE => {
-                    slice(self.data, ph.p_offset, ph.p_filesz, || {
-                        format!("notes of program header {i} (PT_NOTE)")
-                    })?;
+                    slice(self.data, ph.p_offset, ph.p_filesz, || Structure::NoteData { index: i })?;
                     self.notes.push(NoteSegment {
                         phdr_index: i as u32,
                         file_offset: ph.p_offset,
@@ -278,21 +308,28 @@ impl<'a> ElfCore<'a> {
                 _ => {}
             }
         }
-        let _ = file_len;
+        let max = (self.data.len() as u64).saturating_mul(MAX_MEMORY_PER_FILE_BYTE);
+        if claimed > max {
+            return Err(FormatError::invalid(
+                Structure::ProgramHeaderTable { entries: self.phnum },
+                h.e_phoff,
+                Problem::MemoryTooLarge { claimed, max },
+            ));
+        }
         self.loads.sort_by_key(|l| l.paddr);
         for w in self.loads.windows(2) {
             if w[1].paddr < w[0].end() {
                 return Err(FormatError::invalid(
-                    format!("program header {} (PT_LOAD)", w[1].phdr_index),
+                    Structure::ProgramHeader {
+                        index: u64::from(w[1].phdr_index),
+                        kind: Some("PT_LOAD"),
+                    },
                     w[1].phdr_offset,
-                    format!(
-                        "guest memory [{:#x}, {:#x}) overlaps program header {} [{:#x}, {:#x})",
-                        w[1].paddr,
-                        w[1].end(),
-                        w[0].phdr_index,
-                        w[0].paddr,
-                        w[0].end()
-                    ),
+                    Problem::Overlap {
+                        range: (w[1].paddr, w[1].end()),
+                        other: u64::from(w[0].phdr_index),
+                        other_range: (w[0].paddr, w[0].end()),
+                    },
                 ));
             }
         }
@@ -306,16 +343,17 @@ impl<'a> ElfCore<'a> {
         }
         if self.shnum > MAX_HEADERS {
             return Err(FormatError::invalid(
-                "ELF header",
+                Structure::ElfHeader,
                 60,
-                format!(
-                    "{} section headers is more than pvdump supports ({MAX_HEADERS})",
-                    self.shnum
-                ),
+                Problem::TooManyHeaders {
+                    table: "section",
+                    count: self.shnum,
+                    max: MAX_HEADERS,
+                },
             ));
         }
         let table = slice(self.data, h.e_shoff, self.shnum * SHDR_SIZE as u64, || {
-            format!("section header table ({} entries)", self.shnum)
+            Structure::SectionHeaderTable { entries: self.shnum }
         })?;
         let strndx = u64::from(h.e_shstrndx);
         if strndx == u64::from(SHN_UNDEF) {
@@ -323,47 +361,43 @@ impl<'a> ElfCore<'a> {
         }
         if strndx >= self.shnum {
             return Err(FormatError::invalid(
-                "ELF header",
+                Structure::ElfHeader,
                 62,
-                format!(
-                    "e_shstrndx {strndx} is not below the number of sections ({})",
-                    self.shnum
-                ),
+                Problem::StrndxOutOfRange {
+                    strndx,
+                    count: self.shnum,
+                },
             ));
         }
-        let read = |i: u64| -> Result<SectionHeader> {
-            let off = (i as usize) * SHDR_SIZE;
-            table.pread_with(off, ctx()).map_err(|e: goblin::error::Error| {
-                FormatError::invalid(format!("section header {i}"), h.e_shoff + off as u64, e.to_string())
-            })
-        };
-        let strtab_sh = read(strndx)?;
+        let entry = |i: u64| table.get(i as usize * SHDR_SIZE..).and_then(read_section_header);
         let strtab_hdr_off = h.e_shoff + strndx * SHDR_SIZE as u64;
+        let Some(strtab_sh) = entry(strndx) else {
+            return Ok(());
+        };
         if strtab_sh.sh_size > MAX_STRTAB {
             return Err(FormatError::invalid(
-                format!("section header {strndx} (string table)"),
+                Structure::StringTableHeader { index: strndx },
                 strtab_hdr_off,
-                format!(
-                    "sh_size {:#x} is larger than the {MAX_STRTAB} bytes pvdump accepts",
-                    strtab_sh.sh_size
-                ),
+                Problem::StringTableTooLarge {
+                    size: strtab_sh.sh_size,
+                    max: MAX_STRTAB,
+                },
             ));
         }
         let strtab = slice(self.data, strtab_sh.sh_offset, strtab_sh.sh_size, || {
-            format!("section name string table (section {strndx})")
+            Structure::StringTable { index: strndx }
         })?;
         for i in 1..self.shnum {
-            let sh = read(i)?;
+            let Some(sh) = entry(i) else { continue };
             let hdr_off = h.e_shoff + i * SHDR_SIZE as u64;
-            let Some(rest) = strtab.get(sh.sh_name..) else {
+            let Some(rest) = strtab.get(sh.sh_name as usize..) else {
                 return Err(FormatError::invalid(
-                    format!("section header {i}"),
+                    Structure::SectionHeader { index: i },
                     hdr_off,
-                    format!(
-                        "sh_name {:#x} points past the string table ({:#x} bytes)",
-                        sh.sh_name,
-                        strtab.len()
-                    ),
+                    Problem::NameOutOfRange {
+                        sh_name: sh.sh_name as usize,
+                        len: strtab.len(),
+                    },
                 ));
             };
             let name_len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
@@ -388,8 +422,8 @@ impl<'a> ElfCore<'a> {
         self.data
     }
 
-    /// The goblin view of the ELF header.
-    pub fn header(&self) -> &goblin::elf::Header {
+    /// The ELF file header.
+    pub fn header(&self) -> &FileHeader {
         &self.header
     }
 
@@ -425,29 +459,43 @@ impl<'a> ElfCore<'a> {
 
     /// The bytes of a section, bounds-checked.
     pub fn section_data(&self, s: &Section) -> Result<&'a [u8]> {
-        slice(self.data, s.file_offset, s.size, || {
-            format!("data of section {} (`{}`)", s.index, s.name)
+        slice(self.data, s.file_offset, s.size, || Structure::SectionData {
+            index: u64::from(s.index),
+            name: s.name.clone(),
         })
     }
 
     /// Iterates over every note of every PT_NOTE segment, in file order.
     pub fn notes(&self) -> impl Iterator<Item = Result<Note<'a>>> + '_ {
-        self.notes.iter().flat_map(move |seg| NoteIter {
-            data: self.data,
-            pos: seg.file_offset,
-            end: seg.file_offset + seg.size,
-            phdr_index: seg.phdr_index,
-            failed: false,
-        })
+        self.notes
+            .iter()
+            .flat_map(move |seg| NoteIter::new(self.data, seg.file_offset, seg.size, seg.phdr_index))
     }
 }
 
-struct NoteIter<'a> {
+/// Iterates over the notes in `size` bytes at `offset` of `data` (a PT_NOTE segment, or a
+/// kdump file's note area); `segment` names the segment in errors. Stops after the first
+/// error.
+pub struct NoteIter<'a> {
     data: &'a [u8],
     pos: u64,
     end: u64,
-    phdr_index: u32,
+    segment: u32,
     failed: bool,
+}
+
+impl<'a> NoteIter<'a> {
+    /// Notes of `data[offset..offset + size]`; file offsets in the notes are relative to
+    /// `data`.
+    pub fn new(data: &'a [u8], offset: u64, size: u64, segment: u32) -> NoteIter<'a> {
+        NoteIter {
+            data,
+            pos: offset,
+            end: offset.saturating_add(size),
+            segment,
+            failed: false,
+        }
+    }
 }
 
 impl<'a> Iterator for NoteIter<'a> {
@@ -468,33 +516,38 @@ impl<'a> Iterator for NoteIter<'a> {
 impl<'a> NoteIter<'a> {
     fn next_note(&mut self) -> Result<Note<'a>> {
         let at = self.pos;
-        let seg = self.phdr_index;
         let remaining = self.end - at;
-        let bad = |problem: String| FormatError::invalid(format!("note header in PT_NOTE segment {seg}"), at, problem);
-        if remaining < NHDR_SIZE {
-            return Err(bad(format!(
-                "only {remaining} bytes left in the segment, a note header needs {NHDR_SIZE}"
-            )));
+        let segment = u64::from(self.segment);
+        let bad = |problem| FormatError::invalid(Structure::NoteHeader { segment }, at, problem);
+        if remaining < NoteHeader::SIZE as u64 {
+            return Err(bad(Problem::NoteHeaderTruncated { remaining }));
         }
-        let hdr = slice(self.data, at, NHDR_SIZE, || "note header".into())?;
+        let hdr = slice(self.data, at, NoteHeader::SIZE as u64, || Structure::NoteHeader {
+            segment,
+        })?;
         let namesz = u64::from(be32(hdr, 0));
         let descsz = u64::from(be32(hdr, 4));
         let n_type = be32(hdr, 8);
-        let name_pad = pad4(namesz).ok_or_else(|| bad("n_namesz overflows".into()))?;
-        let desc_pad = pad4(descsz).ok_or_else(|| bad("n_descsz overflows".into()))?;
-        let total = NHDR_SIZE + name_pad + desc_pad;
+        let name_pad = padded(namesz).ok_or_else(|| bad(Problem::NoteSizeOverflow { field: "n_namesz" }))?;
+        let desc_pad = padded(descsz).ok_or_else(|| bad(Problem::NoteSizeOverflow { field: "n_descsz" }))?;
+        let total = NoteHeader::SIZE as u64 + name_pad + desc_pad;
         if total > remaining {
-            return Err(bad(format!(
-                "note (type {n_type:#x}, n_namesz {namesz}, n_descsz {descsz}) needs {total:#x} bytes but only {remaining:#x} are left in the segment"
-            )));
+            return Err(bad(Problem::NoteOverrunsSegment {
+                n_type,
+                namesz,
+                descsz,
+                need: total,
+                remaining,
+            }));
         }
-        let name = slice(self.data, at + NHDR_SIZE, namesz, || "note name".into())?;
+        let name_at = at + NoteHeader::SIZE as u64;
+        let name = slice(self.data, name_at, namesz, || Structure::NoteName)?;
         let name = match name.iter().position(|&b| b == 0) {
             Some(p) => &name[..p],
             None => name,
         };
-        let desc_offset = at + NHDR_SIZE + name_pad;
-        let desc = slice(self.data, desc_offset, descsz, || "note descriptor".into())?;
+        let desc_offset = name_at + name_pad;
+        let desc = slice(self.data, desc_offset, descsz, || Structure::NoteDescriptor)?;
         // A note may end on the segment boundary without its final padding.
         self.pos = at + total;
         Ok(Note {

@@ -1,10 +1,582 @@
-//! Typed parse errors. Every variant says what is wrong and where (file offset, page frame,
-//! CPU number), so the CLI can print it without adding guesses.
+//! Typed parse errors. Every error says what is wrong ([`Problem`]), in which structure
+//! ([`Structure`]) and where (the file offset of that structure or of the field that is wrong,
+//! a page frame, a CPU number), so a caller can act on it and the CLI can print it without
+//! adding guesses.
+
+use std::fmt;
 
 use crate::page::InvalidPageState;
 
 /// Result alias for this crate.
 pub type Result<T, E = FormatError> = std::result::Result<T, E>;
+
+/// The on-disk structure an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Structure {
+    /// The ELF file header.
+    ElfHeader,
+    /// The program header table.
+    ProgramHeaderTable {
+        /// Entries the header claims.
+        entries: u64,
+    },
+    /// One program header (`kind` is "PT_LOAD" or "PT_NOTE" once known).
+    ProgramHeader {
+        /// Index in the table.
+        index: u64,
+        /// Segment type, when it matters.
+        kind: Option<&'static str>,
+    },
+    /// The bytes of a PT_LOAD segment.
+    LoadData {
+        /// Program header index.
+        index: u64,
+        /// Guest physical address of the segment.
+        paddr: u64,
+    },
+    /// The bytes of a PT_NOTE segment.
+    NoteData {
+        /// Program header index.
+        index: u64,
+    },
+    /// A note header inside a PT_NOTE segment.
+    NoteHeader {
+        /// Program header index of the segment.
+        segment: u64,
+    },
+    /// The name of a note.
+    NoteName,
+    /// The descriptor of a note.
+    NoteDescriptor,
+    /// A note of this type (when its descriptor is too short for the type).
+    Note {
+        /// Note type.
+        n_type: u32,
+    },
+    /// The section header table.
+    SectionHeaderTable {
+        /// Entries the header claims.
+        entries: u64,
+    },
+    /// One section header.
+    SectionHeader {
+        /// Index in the table.
+        index: u64,
+    },
+    /// The section header of the section-name string table.
+    StringTableHeader {
+        /// Index of the string table section.
+        index: u64,
+    },
+    /// The section-name string table.
+    StringTable {
+        /// Index of the string table section.
+        index: u64,
+    },
+    /// The data of a named section.
+    SectionData {
+        /// Section index.
+        index: u64,
+        /// Section name.
+        name: String,
+    },
+    /// A named section as a whole.
+    Section {
+        /// Section index.
+        index: u64,
+        /// Section name.
+        name: String,
+    },
+    /// Completion data in section `pv_compl`.
+    CompletionData,
+    /// The NT_S390_PV_CPU_DATA note of a CPU.
+    CpuNote {
+        /// CPU number (note order).
+        cpu: usize,
+    },
+    /// The group of notes QEMU writes for one CPU.
+    CpuNoteGroup,
+    /// All PT_NOTE segments.
+    Notes,
+    /// One guest page.
+    PageFrame {
+        /// Page frame number.
+        pfn: u64,
+    },
+    /// `disk_dump_header` of a kdump file.
+    KdumpHeader,
+    /// `kdump_sub_header` of a kdump file.
+    KdumpSubHeader,
+    /// The ELF notes a kdump sub-header points at.
+    KdumpNotes,
+    /// The VMCOREINFO text a kdump sub-header points at.
+    KdumpVmcoreinfo,
+    /// A bitmap of a kdump file (1 or 2).
+    KdumpBitmap {
+        /// Which bitmap.
+        which: u8,
+    },
+    /// A page descriptor of a kdump file.
+    PageDescriptor {
+        /// Descriptor index.
+        index: u64,
+    },
+    /// The stored data of one page of a kdump file.
+    PageData {
+        /// Page frame number.
+        pfn: u64,
+    },
+    /// The header block of a flattened stream.
+    FlatHeader,
+    /// A record header of a flattened stream.
+    FlatRecord,
+}
+
+impl fmt::Display for Structure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Structure::ElfHeader => f.write_str("ELF header"),
+            Structure::ProgramHeaderTable { entries } => write!(f, "program header table ({entries} entries)"),
+            Structure::ProgramHeader { index, kind: None } => write!(f, "program header {index}"),
+            Structure::ProgramHeader { index, kind: Some(k) } => write!(f, "program header {index} ({k})"),
+            Structure::LoadData { index, paddr } => {
+                write!(
+                    f,
+                    "memory of program header {index} (PT_LOAD, guest address {paddr:#x})"
+                )
+            }
+            Structure::NoteData { index } => write!(f, "notes of program header {index} (PT_NOTE)"),
+            Structure::NoteHeader { segment } => write!(f, "note header in PT_NOTE segment {segment}"),
+            Structure::NoteName => f.write_str("note name"),
+            Structure::NoteDescriptor => f.write_str("note descriptor"),
+            Structure::Note { n_type } => write!(f, "note type {n_type:#x}"),
+            Structure::SectionHeaderTable { entries } => write!(f, "section header table ({entries} entries)"),
+            Structure::SectionHeader { index } => write!(f, "section header {index}"),
+            Structure::StringTableHeader { index } => write!(f, "section header {index} (string table)"),
+            Structure::StringTable { index } => write!(f, "section name string table (section {index})"),
+            Structure::SectionData { index, name } => write!(f, "data of section {index} (`{name}`)"),
+            Structure::Section { index, name } => write!(f, "section {index} (`{name}`)"),
+            Structure::CompletionData => f.write_str("completion data (section `pv_compl`)"),
+            Structure::CpuNote { cpu } => write!(f, "NT_S390_PV_CPU_DATA note of CPU {cpu}"),
+            Structure::CpuNoteGroup => f.write_str("CPU note group"),
+            Structure::Notes => f.write_str("notes"),
+            Structure::PageFrame { pfn } => write!(f, "page frame {pfn:#x}"),
+            Structure::KdumpHeader => f.write_str("disk_dump_header"),
+            Structure::KdumpSubHeader => f.write_str("kdump_sub_header"),
+            Structure::KdumpNotes => f.write_str("ELF notes of the kdump sub-header"),
+            Structure::KdumpVmcoreinfo => f.write_str("VMCOREINFO"),
+            Structure::KdumpBitmap { which } => {
+                write!(f, "{} bitmap", if *which == 1 { "1st" } else { "2nd" })
+            }
+            Structure::PageDescriptor { index } => write!(f, "page descriptor {index}"),
+            Structure::PageData { pfn } => write!(f, "page data of pfn {pfn:#x}"),
+            Structure::FlatHeader => f.write_str("makedumpfile flat header"),
+            Structure::FlatRecord => f.write_str("flattened record header"),
+        }
+    }
+}
+
+/// What is wrong with a structure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A header table entry size other than the ELF64 one.
+    EntrySize {
+        /// Field name (`e_phentsize`, `e_shentsize`).
+        field: &'static str,
+        /// Value found.
+        found: u16,
+        /// Value required.
+        expected: u16,
+    },
+    /// More header table entries than pvdump accepts.
+    TooManyHeaders {
+        /// "program" or "section".
+        table: &'static str,
+        /// Entries claimed.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// e_phnum is PN_XNUM but there is no section header 0.
+    XnumWithoutSection0,
+    /// e_phnum is PN_XNUM but section header 0's sh_info is below 0xffff.
+    XnumCountTooSmall {
+        /// sh_info found.
+        found: u32,
+    },
+    /// p_filesz is larger than p_memsz.
+    FileszOverMemsz {
+        /// p_filesz.
+        filesz: u64,
+        /// p_memsz.
+        memsz: u64,
+    },
+    /// p_paddr + p_memsz overflows.
+    AddressOverflow {
+        /// p_paddr.
+        paddr: u64,
+        /// p_memsz.
+        memsz: u64,
+    },
+    /// All PT_LOADs together claim far more memory than the file could describe.
+    MemoryTooLarge {
+        /// Bytes of guest memory claimed (saturating sum of p_memsz).
+        claimed: u64,
+        /// The largest accepted for this file.
+        max: u64,
+    },
+    /// Two PT_LOADs overlap.
+    Overlap {
+        /// [start, end) of this segment.
+        range: (u64, u64),
+        /// The other program header.
+        other: u64,
+        /// [start, end) of the other segment.
+        other_range: (u64, u64),
+    },
+    /// A segment rounded out to pages reaches the top of the address space.
+    EndsAtTopOfAddressSpace,
+    /// e_shstrndx does not name a section.
+    StrndxOutOfRange {
+        /// e_shstrndx.
+        strndx: u64,
+        /// Number of sections.
+        count: u64,
+    },
+    /// The section-name string table is larger than pvdump accepts.
+    StringTableTooLarge {
+        /// sh_size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// sh_name points past the string table.
+    NameOutOfRange {
+        /// sh_name.
+        sh_name: usize,
+        /// Length of the string table.
+        len: usize,
+    },
+    /// Fewer bytes left in a PT_NOTE segment than a note header needs.
+    NoteHeaderTruncated {
+        /// Bytes left.
+        remaining: u64,
+    },
+    /// n_namesz or n_descsz overflows when padded.
+    NoteSizeOverflow {
+        /// Field name.
+        field: &'static str,
+    },
+    /// A note runs past the end of its segment.
+    NoteOverrunsSegment {
+        /// Note type.
+        n_type: u32,
+        /// n_namesz.
+        namesz: u64,
+        /// n_descsz.
+        descsz: u64,
+        /// Bytes the note needs.
+        need: u64,
+        /// Bytes left in the segment.
+        remaining: u64,
+    },
+    /// A descriptor is shorter than its note type needs.
+    DescriptorTooShort {
+        /// n_descsz.
+        found: usize,
+        /// Bytes needed.
+        need: usize,
+    },
+    /// A version field other than the one known.
+    UnknownVersion {
+        /// Version found.
+        found: u32,
+        /// Hint for the reader.
+        hint: &'static str,
+    },
+    /// `pv_compl` is too small to hold a version field.
+    CompletionNoVersion {
+        /// sh_size.
+        size: u64,
+    },
+    /// `pv_compl` is smaller than version 1 needs.
+    CompletionTooSmall {
+        /// sh_size.
+        size: u64,
+        /// Bytes version 1 needs.
+        need: u64,
+    },
+    /// `pv_compl` is larger than allowed.
+    CompletionTooLarge {
+        /// sh_size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// An NT_S390_PV_CPU_DATA descriptor of an impossible size.
+    CpuNoteSize {
+        /// n_descsz.
+        size: u64,
+        /// Smallest accepted.
+        min: u64,
+        /// Largest accepted.
+        max: u64,
+        /// The descriptor is all zeros (QEMU got nothing from the Ultravisor).
+        all_zero: bool,
+    },
+    /// A length field inside a structure is wrong.
+    LengthField {
+        /// Value found.
+        found: u32,
+        /// Value required.
+        expected: u32,
+    },
+    /// The dump has `pv_compl` but no `pv_mem_meta`.
+    NoMemMeta,
+    /// `pv_mem_meta` is not a whole number of tweak components.
+    MemMetaSize {
+        /// sh_size.
+        size: u64,
+    },
+    /// No PT_LOAD: no memory.
+    NoLoads,
+    /// A PT_LOAD of a PV dump is not page aligned.
+    NotPageAligned {
+        /// p_paddr.
+        paddr: u64,
+        /// p_filesz.
+        filesz: u64,
+        /// p_memsz.
+        memsz: u64,
+    },
+    /// `pv_mem_meta` does not cover the file-backed part of a PT_LOAD.
+    MemMetaTooSmall {
+        /// Components in the section.
+        components: u64,
+        /// The program header.
+        index: u64,
+        /// First guest address past its file-backed part.
+        end: u64,
+    },
+    /// No tweak component for a page.
+    NoComponent {
+        /// Page frame number.
+        pfn: u64,
+    },
+    /// A PRSTATUS without its NT_S390_PV_CPU_DATA.
+    OrphanPrstatus {
+        /// QEMU's CPU id (pr_pid).
+        pid: u32,
+    },
+    /// No NT_S390_PV_CPU_DATA note at all.
+    NoCpuNotes {
+        /// Bytes of PT_NOTE segments.
+        size: u64,
+    },
+    /// Fewer file bytes than a segment's p_filesz promises.
+    MemoryPastEnd {
+        /// Bytes wanted.
+        len: u64,
+    },
+    /// No "KDUMP   " signature.
+    NoKdumpSignature,
+    /// A kdump block size pvdump cannot read.
+    BlockSize {
+        /// block_size as read (big-endian).
+        found: i64,
+    },
+    /// The bitmaps cannot hold max_mapnr pages.
+    BitmapTooSmall {
+        /// bitmap_blocks.
+        blocks: u32,
+        /// Pages.
+        pages: u64,
+    },
+    /// A structure of a kdump file runs past its end.
+    PastEnd {
+        /// Bytes wanted.
+        len: u64,
+        /// Length of the (rearranged) file.
+        file_len: u64,
+    },
+    /// A flattened stream is shorter than its header block.
+    FlatTooShort,
+    /// A flattened header of unknown type or version.
+    FlatVersion {
+        /// type.
+        flat_type: i64,
+        /// version.
+        version: i64,
+    },
+    /// A flattened stream ends without its end marker.
+    FlatNoEnd,
+    /// A flattened record with a negative offset or non-positive size.
+    FlatBadRecord {
+        /// offset.
+        offset: i64,
+        /// size.
+        size: i64,
+    },
+    /// A flattened record's payload runs past the stream.
+    FlatPayloadShort {
+        /// Payload claimed.
+        size: u64,
+        /// Bytes left.
+        left: u64,
+    },
+    /// Two flattened records overlap.
+    FlatOverlap,
+    /// A page of a kdump file cannot be decompressed or has the wrong size.
+    BadPage {
+        /// Descriptor index.
+        index: u64,
+        /// page_desc.flags.
+        flags: u32,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Problem as P;
+        match self {
+            P::EntrySize { field, found, expected } => write!(f, "{field} is {found}, expected {expected}"),
+            P::TooManyHeaders { table, count, max } => {
+                write!(f, "{count} {table} headers is more than pvdump supports ({max})")
+            }
+            P::XnumWithoutSection0 => {
+                f.write_str("e_phnum is PN_XNUM (0xffff) but there is no section header 0 to hold the real count")
+            }
+            P::XnumCountTooSmall { found } => write!(
+                f,
+                "e_phnum is PN_XNUM (0xffff), so sh_info must hold the real number of program headers (at least 0xffff), but it is {found}"
+            ),
+            P::FileszOverMemsz { filesz, memsz } => {
+                write!(f, "p_filesz {filesz:#x} is larger than p_memsz {memsz:#x}")
+            }
+            P::AddressOverflow { paddr, memsz } => write!(
+                f,
+                "p_paddr {paddr:#x} + p_memsz {memsz:#x} overflows the 64-bit address space"
+            ),
+            P::MemoryTooLarge { claimed, max } => write!(
+                f,
+                "the PT_LOADs claim {claimed:#x} bytes of guest memory, more than a dump of this size can describe ({max:#x}: 4096 bytes of memory per byte of file)"
+            ),
+            P::Overlap {
+                range,
+                other,
+                other_range,
+            } => write!(
+                f,
+                "guest memory [{:#x}, {:#x}) overlaps program header {other} [{:#x}, {:#x})",
+                range.0, range.1, other_range.0, other_range.1
+            ),
+            P::EndsAtTopOfAddressSpace => f.write_str("segment ends at the top of the address space"),
+            P::StrndxOutOfRange { strndx, count } => {
+                write!(f, "e_shstrndx {strndx} is not below the number of sections ({count})")
+            }
+            P::StringTableTooLarge { size, max } => {
+                write!(f, "sh_size {size:#x} is larger than the {max} bytes pvdump accepts")
+            }
+            P::NameOutOfRange { sh_name, len } => {
+                write!(f, "sh_name {sh_name:#x} points past the string table ({len:#x} bytes)")
+            }
+            P::NoteHeaderTruncated { remaining } => {
+                write!(f, "only {remaining} bytes left in the segment, a note header needs 12")
+            }
+            P::NoteSizeOverflow { field } => write!(f, "{field} overflows"),
+            P::NoteOverrunsSegment {
+                n_type,
+                namesz,
+                descsz,
+                need,
+                remaining,
+            } => write!(
+                f,
+                "note (type {n_type:#x}, n_namesz {namesz}, n_descsz {descsz}) needs {need:#x} bytes but only {remaining:#x} are left in the segment"
+            ),
+            P::DescriptorTooShort { found, need } => write!(
+                f,
+                "n_descsz {found} is smaller than the {need} bytes this note type needs"
+            ),
+            P::UnknownVersion { found, hint } => write!(f, "version is {found}{hint}"),
+            P::CompletionNoVersion { size } => {
+                write!(f, "section is {size} bytes, too small to hold a version")
+            }
+            P::CompletionTooSmall { size, need } => write!(f, "section is {size} bytes, version 1 needs {need}"),
+            P::CompletionTooLarge { size, max } => {
+                write!(f, "section is {size} bytes, more than the {max} allowed")
+            }
+            P::CpuNoteSize {
+                size,
+                min,
+                max,
+                all_zero,
+            } => write!(
+                f,
+                "n_descsz is {size}, expected {min}..={max}{}",
+                if *all_zero {
+                    " and all zero: QEMU could not get the CPU state from the Ultravisor (was dumping allowed?)"
+                } else {
+                    ""
+                }
+            ),
+            P::LengthField { found, expected } => {
+                write!(f, "length field is {found}, version 1 requires {expected}")
+            }
+            P::NoMemMeta => {
+                f.write_str("the dump has `pv_compl` but no `pv_mem_meta` section, so the page tweaks are missing")
+            }
+            P::MemMetaSize { size } => write!(
+                f,
+                "sh_size {size:#x} is not a non-zero multiple of 16 (one 16-byte tweak component per page)"
+            ),
+            P::NoLoads => f.write_str("the dump has no PT_LOAD segment, so it holds no memory"),
+            P::NotPageAligned { paddr, filesz, memsz } => write!(
+                f,
+                "p_paddr {paddr:#x}, p_filesz {filesz:#x} and p_memsz {memsz:#x} must be multiples of the 4 KiB page size in a PV dump"
+            ),
+            P::MemMetaTooSmall { components, index, end } => write!(
+                f,
+                "holds tweak components for {components} pages (guest memory up to {:#x}), but the file-backed part of program header {index} (PT_LOAD) reaches guest address {end:#x}",
+                components * crate::consts::PAGE_SIZE
+            ),
+            P::NoComponent { pfn } => write!(f, "has no tweak component for page frame {pfn:#x}"),
+            P::OrphanPrstatus { pid } => write!(
+                f,
+                "the NT_PRSTATUS note (QEMU CPU id {pid}) is not followed by an NT_S390_PV_CPU_DATA note, so this CPU's encrypted state is missing or its note header is damaged"
+            ),
+            P::NoCpuNotes { size } => write!(
+                f,
+                "the PT_NOTE segments ({size:#x} bytes) hold no NT_S390_PV_CPU_DATA note, so no CPU state can be decrypted"
+            ),
+            P::MemoryPastEnd { len } => write!(f, "{len} bytes run past the end of the file"),
+            P::NoKdumpSignature => f.write_str("no \"KDUMP   \" signature: not a kdump-compressed file"),
+            P::BlockSize { found } => write!(
+                f,
+                "block_size {found} (big-endian) is not a power of two in 4096..=262144; only 64-bit big-endian (s390x) kdump files are supported"
+            ),
+            P::BitmapTooSmall { blocks, pages } => {
+                write!(f, "{blocks} bitmap blocks cannot hold two bitmaps of {pages} pages")
+            }
+            P::PastEnd { len, file_len } => {
+                write!(f, "{len} bytes run past the end of the file ({file_len:#x})")
+            }
+            P::FlatTooShort => f.write_str("shorter than 4096 bytes"),
+            P::FlatVersion { flat_type, version } => {
+                write!(f, "type {flat_type} version {version}, expected 1 and 1")
+            }
+            P::FlatNoEnd => f.write_str("stream ends without the end marker"),
+            P::FlatBadRecord { offset, size } => write!(f, "offset {offset}, size {size}"),
+            P::FlatPayloadShort { size, left } => write!(f, "{size} bytes of payload, only {left} left"),
+            P::FlatOverlap => f.write_str("records overlap (not supported)"),
+            P::BadPage { index, flags, reason } => write!(f, "descriptor {index} (flags {flags:#x}): {reason}"),
+        }
+    }
+}
 
 /// Everything that can be wrong with a dump file's structure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,31 +584,52 @@ pub type Result<T, E = FormatError> = std::result::Result<T, E>;
 pub enum FormatError {
     /// The file is shorter than an ELF header.
     #[error("file is {len} bytes long, too short for an ELF header (64 bytes)")]
-    TooShort { len: u64 },
+    TooShort {
+        /// File length.
+        len: u64,
+    },
     /// No ELF magic at offset 0.
     #[error("not an ELF file: bytes 0..4 are {found:02x?}, expected 7f 45 4c 46 (\"\\x7fELF\")")]
-    NotElf { found: [u8; 4] },
+    NotElf {
+        /// The first four bytes.
+        found: [u8; 4],
+    },
     /// A valid ELF, but not an s390x big-endian 64-bit core file.
     #[error("ELF header at offset {offset:#x}: {field} is {found}, expected {expected}")]
     WrongElfKind {
+        /// Field name.
         field: &'static str,
+        /// File offset of the field.
         offset: u64,
-        found: String,
+        /// Value found.
+        found: u64,
+        /// Value expected, with its name.
         expected: &'static str,
     },
-    /// A structure (header, table, note, segment, section) reaches past the end of the file.
+    /// A structure reaches past the end of the file.
     #[error(
-        "{what} at file offset {offset:#x} with size {size:#x} reaches past the end of the file ({file_len:#x} bytes); the dump is truncated or the header lies"
+        "{structure} at file offset {offset:#x} with size {size:#x} reaches past the end of the file ({file_len:#x} bytes); the dump is truncated or the header lies"
     )]
     OutOfBounds {
-        what: String,
+        /// The structure.
+        structure: Structure,
+        /// Its file offset.
         offset: u64,
+        /// Its size.
         size: u64,
+        /// The file length.
         file_len: u64,
     },
     /// A value inside a structure is impossible or unsupported.
-    #[error("{what} at file offset {offset:#x}: {problem}")]
-    Invalid { what: String, offset: u64, problem: String },
+    #[error("{structure} at file offset {offset:#x}: {problem}")]
+    Invalid {
+        /// The structure.
+        structure: Structure,
+        /// File offset of the structure (or of the wrong field).
+        offset: u64,
+        /// What is wrong.
+        problem: Problem,
+    },
     /// The ELF has no `pv_compl` section, so it is no encrypted PV dump.
     #[error(
         "not an encrypted Protected Virtualization dump: the ELF has no `pv_compl` section. \
@@ -52,6 +645,12 @@ pub enum FormatError {
          use `pvdump decrypt --key CCK` (which also takes --format kdump)"
     )]
     EncryptedInput,
+    /// A read of guest memory outside every memory block (a caller bug or a lying header).
+    #[error("guest memory: guest address {paddr:#x} is not inside any PT_LOAD")]
+    OutsideMemory {
+        /// Guest physical address.
+        paddr: u64,
+    },
     /// A tweak component in `pv_mem_meta` describes an impossible page state.
     #[error(
         "invalid page state for page frame {pfn:#x} (guest address {gaddr:#x}): tweak component at file offset {offset:#x} is {component}: {reason}{more}",
@@ -59,11 +658,17 @@ pub enum FormatError {
         more = if *others > 0 { format!(" ({others} more invalid page states follow)") } else { String::new() }
     )]
     InvalidPageState {
+        /// Page frame number.
         pfn: u64,
+        /// Guest physical address.
         gaddr: u64,
+        /// File offset of the tweak component.
         offset: u64,
+        /// The component.
         component: [u8; 16],
+        /// Why it is invalid.
         reason: InvalidPageState,
+        /// How many more invalid components follow.
         others: u64,
     },
 }
@@ -74,19 +679,39 @@ fn hex16(b: &[u8; 16]) -> String {
 
 impl FormatError {
     /// A read of guest memory outside every PT_LOAD (a caller bug or a lying header).
-    pub fn invalid_read(paddr: u64) -> Self {
-        FormatError::invalid(
-            "guest memory",
-            0,
-            format!("guest address {paddr:#x} is not inside any PT_LOAD"),
-        )
+    pub fn outside_memory(paddr: u64) -> Self {
+        FormatError::OutsideMemory { paddr }
     }
 
-    pub fn invalid(what: impl Into<String>, offset: u64, problem: impl Into<String>) -> Self {
+    /// An `Invalid` error.
+    pub fn invalid(structure: Structure, offset: u64, problem: Problem) -> Self {
         FormatError::Invalid {
-            what: what.into(),
+            structure,
             offset,
-            problem: problem.into(),
+            problem,
+        }
+    }
+
+    /// The file offset this error points at, when it has one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            FormatError::TooShort { .. }
+            | FormatError::NotPvDump
+            | FormatError::EncryptedInput
+            | FormatError::OutsideMemory { .. } => None,
+            FormatError::NotElf { .. } => Some(0),
+            FormatError::WrongElfKind { offset, .. }
+            | FormatError::OutOfBounds { offset, .. }
+            | FormatError::Invalid { offset, .. }
+            | FormatError::InvalidPageState { offset, .. } => Some(*offset),
+        }
+    }
+
+    /// The structure this error is about, when it names one.
+    pub fn structure(&self) -> Option<&Structure> {
+        match self {
+            FormatError::OutOfBounds { structure, .. } | FormatError::Invalid { structure, .. } => Some(structure),
+            _ => None,
         }
     }
 }

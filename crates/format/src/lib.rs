@@ -1,18 +1,28 @@
-//! Zero-copy, bounds-checked views of QEMU Protected Virtualization (IBM Z Secure Execution)
-//! guest dumps: big-endian s390x ELF core files with encrypted memory, encrypted
-//! `NT_S390_PV_CPU_DATA` notes and the `pv_compl` / `pv_mem_meta` sections.
+//! Parsing for pvdump: zero-copy, bounds-checked views of the dumps pvdump reads and writes.
+//!
+//! - Encrypted QEMU Protected Virtualization (IBM Z Secure Execution) guest dumps: big-endian
+//!   s390x ELF core files with encrypted memory, encrypted `NT_S390_PV_CPU_DATA` notes and the
+//!   `pv_compl` / `pv_mem_meta` sections ([`PvDump`]).
+//! - Plain s390x ELF vmcores ([`PlainElf`]) and kdump-compressed files, plain or flattened
+//!   ([`KdumpFile`]): pvdump's own outputs, QEMU's and the kernel's dumps.
+//! - [`layout`]: one definition of every on-disk structure, shared with the writers.
 //!
 //! Every read of a file-provided offset or size is checked and fails with a [`FormatError`]
 //! that names the structure and the file offset; nothing here panics on hostile input, and
-//! nothing allocates in proportion to a number the file merely claims.
+//! nothing allocates in proportion to a number the file merely claims. This crate has no
+//! `unsafe` code, no cryptography and no I/O: callers hand it bytes (usually a memory map).
 //!
-//! ```no_run
+//! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let bytes = std::fs::read("pvdump.elf")?;
-//! let dump = pvdump_format::PvDump::parse(&bytes)?;
-//! println!("{} CPUs, {:?}", dump.cpus().len(), dump.page_counts()?);
+//! // Any bytes: here a file that is not a dump at all.
+//! let err = pvdump_format::PvDump::parse(b"not an ELF file, just some bytes padding it to 64 bytes......").unwrap_err();
+//! assert_eq!(err.offset(), Some(0));
+//! assert!(err.to_string().starts_with("not an ELF file"));
 //! # Ok(()) }
 //! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod bytes;
 mod compl;
@@ -20,6 +30,8 @@ pub mod consts;
 mod cpu;
 mod elf;
 mod error;
+mod kdump;
+pub mod layout;
 mod note_cpus;
 mod page;
 mod plain;
@@ -27,10 +39,12 @@ mod pv;
 mod source;
 pub mod vmcoreinfo;
 
-pub use compl::CompletionDataV1;
-pub use cpu::{CpuDumpV1, CpuRegisters, DUMP_FLAG_HAS_OSII};
-pub use elf::{ElfCore, LoadSegment, MAX_HEADERS, Note, NoteSegment, Section};
-pub use error::{FormatError, Result};
+pub use compl::CompletionData;
+pub use cpu::{CpuDump, CpuRegisters};
+pub use elf::{ElfCore, LoadSegment, MAX_HEADERS, MAX_MEMORY_PER_FILE_BYTE, Note, NoteIter, NoteSegment, Section};
+pub use error::{FormatError, Problem, Result, Structure};
+pub use kdump::{KdumpFile, Utsname};
+pub use layout::kdump::Compression;
 pub use note_cpus::{NoteCpu, cpus_from_notes};
 pub use page::{FLAG_MAPPED, FLAG_RESERVED, FLAG_SHARED, FLAG_ZERO, InvalidPageState, PageCounts, PageState};
 pub use plain::PlainElf;

@@ -1,9 +1,13 @@
 //! Tweak components (`pv_mem_meta`) and what they say about each 4 KiB page.
 
 /// Flag bits of byte 15 of a special tweak component (confirmed with zgetdump, formats.md G).
+/// Flag: the page is all zeros.
 pub const FLAG_ZERO: u8 = 0x01;
+/// Flag: the page is shared (not secure): the file holds plaintext.
 pub const FLAG_SHARED: u8 = 0x02;
+/// Flag: the page was mapped (informational).
 pub const FLAG_MAPPED: u8 = 0x04;
+/// Bits of byte 15 that must be zero.
 pub const FLAG_RESERVED: u8 = 0xf8;
 /// Bytes 0..4 of a component that is not a tweak.
 pub const SPECIAL_INDICATOR: [u8; 4] = [0xff; 4];
@@ -13,25 +17,39 @@ pub const SPECIAL_INDICATOR: [u8; 4] = [0xff; 4];
 pub enum PageState {
     /// Exported secure page: the file holds AES-XTS ciphertext; the 16 bytes are the tweak
     /// component (ORed with the nonce from the completion data to form the XTS tweak).
-    Encrypted { component: [u8; 16] },
+    Encrypted {
+        /// The tweak component.
+        component: [u8; 16],
+    },
     /// The page is all zeros; the bytes in the file are meaningless.
-    Zero { mapped: bool },
+    Zero {
+        /// The mapped flag was set.
+        mapped: bool,
+    },
     /// A shared (non-secure) page: the file holds plaintext.
-    Shared { mapped: bool },
+    Shared {
+        /// The mapped flag was set.
+        mapped: bool,
+    },
 }
 
 /// Why a special component is not a valid page state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidPageState {
     #[error("neither the zero (0x01), shared (0x02) nor mapped (0x04) flag is set in byte 15")]
+    /// No state flag at all.
     NoFlag,
     #[error("only the mapped flag (0x04) is set; a page must be zero or shared")]
+    /// Only the informational mapped flag.
     MappedOnly,
     #[error("both the zero (0x01) and shared (0x02) flags are set")]
+    /// Two exclusive states.
     ZeroAndShared,
     #[error("reserved bits {0:#04x} of byte 15 are set")]
+    /// Reserved flag bits set.
     ReservedBits(u8),
     #[error("reserved byte 14 is {0:#04x}, must be 0")]
+    /// Reserved byte 14 not zero.
     ReservedByte(u8),
 }
 
@@ -77,8 +95,11 @@ impl PageState {
 /// How many pages of each kind a dump holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PageCounts {
+    /// Encrypted (secure) pages.
     pub encrypted: u64,
+    /// Zero pages.
     pub zero: u64,
+    /// Shared (plaintext) pages.
     pub shared: u64,
     /// Zero or shared pages that also carry the mapped flag.
     pub mapped_flag: u64,

@@ -3,7 +3,7 @@
 
 use crate::consts::{PAGE_SIZE, SECTION_PV_COMPL, SECTION_PV_MEM_META};
 use crate::elf::ElfCore;
-use crate::error::{FormatError, Result};
+use crate::error::{FormatError, Problem, Result, Structure};
 use crate::source::{MemoryBlock, PageSource};
 
 /// Guest memory of a plain ELF core. Blocks are the PT_LOADs rounded out to whole pages
@@ -32,9 +32,12 @@ impl<'a> PlainElf<'a> {
             let start = l.paddr & !(PAGE_SIZE - 1);
             let end = l.end().checked_next_multiple_of(PAGE_SIZE).ok_or_else(|| {
                 FormatError::invalid(
-                    format!("program header {}", l.phdr_index),
+                    Structure::ProgramHeader {
+                        index: u64::from(l.phdr_index),
+                        kind: Some("PT_LOAD"),
+                    },
                     l.phdr_offset,
-                    "segment ends at the top of the address space",
+                    Problem::EndsAtTopOfAddressSpace,
                 )
             })?;
             match blocks.last_mut() {
@@ -68,7 +71,7 @@ impl PageSource for PlainElf<'_> {
         for (i, (page, z)) in pages.iter_mut().zip(zero.iter_mut()).enumerate() {
             let addr = paddr + i as u64 * PAGE_SIZE;
             if !self.blocks.iter().any(|b| b.contains(addr)) {
-                return Err(FormatError::invalid_read(addr));
+                return Err(FormatError::outside_memory(addr));
             }
             let end = addr + PAGE_SIZE;
             page.fill(0);
@@ -88,9 +91,12 @@ impl PageSource for PlainElf<'_> {
                     .and_then(|o| data.get(o..o.checked_add(n)?))
                     .ok_or_else(|| {
                         FormatError::invalid(
-                            format!("memory of program header {}", l.phdr_index),
+                            Structure::LoadData {
+                                index: u64::from(l.phdr_index),
+                                paddr: l.paddr,
+                            },
                             off,
-                            format!("{n} bytes run past the end of the file"),
+                            Problem::MemoryPastEnd { len: n as u64 },
                         )
                     })?;
                 page[(from - addr) as usize..(to - addr) as usize].copy_from_slice(src);

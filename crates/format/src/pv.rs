@@ -1,11 +1,11 @@
 //! The PV-specific view: sections `pv_compl` and `pv_mem_meta`, CPU notes, page states.
 
 use crate::bytes::{be32, copy_array, slice};
-use crate::compl::CompletionDataV1;
+use crate::compl::CompletionData;
 use crate::consts::*;
-use crate::cpu::CpuDumpV1;
+use crate::cpu::CpuDump;
 use crate::elf::{ElfCore, LoadSegment, Section};
-use crate::error::{FormatError, Result};
+use crate::error::{FormatError, Problem, Result, Structure};
 use crate::page::{PageCounts, PageState};
 
 /// One CPU of the dump: its encrypted state note and the QEMU PRSTATUS pid grouped with it.
@@ -25,8 +25,8 @@ pub struct PvCpuNote<'a> {
 
 impl<'a> PvCpuNote<'a> {
     /// Validates the descriptor as CPU dump v1.
-    pub fn dump_v1(&self) -> Result<CpuDumpV1<'a>> {
-        CpuDumpV1::parse(self.desc, self.desc_offset, self.index)
+    pub fn dump_v1(&self) -> Result<CpuDump<'a>> {
+        CpuDump::parse(self.desc, self.desc_offset, self.index)
     }
 }
 
@@ -49,62 +49,59 @@ impl<'a> PvDump<'a> {
     /// Checks the PV sections, memory layout and CPU notes of an already parsed ELF core.
     pub fn from_core(core: ElfCore<'a>) -> Result<Self> {
         let compl = core.section(SECTION_PV_COMPL).cloned().ok_or(FormatError::NotPvDump)?;
-        let mem_meta = core.section(SECTION_PV_MEM_META).cloned().ok_or_else(|| {
-            FormatError::invalid(
-                format!("section {} (`pv_compl`)", compl.index),
-                compl.header_offset,
-                "the dump has `pv_compl` but no `pv_mem_meta` section, so the page tweaks are missing",
-            )
-        })?;
+        let mem_meta = core
+            .section(SECTION_PV_MEM_META)
+            .cloned()
+            .ok_or_else(|| FormatError::invalid(compl.structure(), compl.header_offset, Problem::NoMemMeta))?;
         // Completion data: bounds now, contents in `completion()`.
         core.section_data(&compl)?;
         let mem_meta_data = core.section_data(&mem_meta)?;
-        let mm_what = format!("section {} (`pv_mem_meta`)", mem_meta.index);
         if mem_meta.size == 0 || mem_meta.size % TWEAK_COMPONENT_SIZE != 0 {
             return Err(FormatError::invalid(
-                mm_what,
+                mem_meta.structure(),
                 mem_meta.header_offset,
-                format!(
-                    "sh_size {:#x} is not a non-zero multiple of 16 (one 16-byte tweak component per page)",
-                    mem_meta.size
-                ),
+                Problem::MemMetaSize { size: mem_meta.size },
             ));
         }
         if core.loads().is_empty() {
             return Err(FormatError::invalid(
-                "program header table",
+                Structure::ProgramHeaderTable { entries: core.phnum() },
                 core.header().e_phoff,
-                "the dump has no PT_LOAD segment, so it holds no memory",
+                Problem::NoLoads,
             ));
         }
         let components = mem_meta.size / TWEAK_COMPONENT_SIZE;
         for l in core.loads() {
-            let what = || format!("program header {} (PT_LOAD)", l.phdr_index);
             if l.paddr % PAGE_SIZE != 0 || l.filesz % PAGE_SIZE != 0 || l.memsz % PAGE_SIZE != 0 {
                 return Err(FormatError::invalid(
-                    what(),
+                    Structure::ProgramHeader {
+                        index: u64::from(l.phdr_index),
+                        kind: Some("PT_LOAD"),
+                    },
                     l.phdr_offset,
-                    format!(
-                        "p_paddr {:#x}, p_filesz {:#x} and p_memsz {:#x} must be multiples of the 4 KiB page size in a PV dump",
-                        l.paddr, l.filesz, l.memsz
-                    ),
+                    Problem::NotPageAligned {
+                        paddr: l.paddr,
+                        filesz: l.filesz,
+                        memsz: l.memsz,
+                    },
                 ));
             }
-            // QEMU sizes `pv_mem_meta` by the whole guest memory (p_memsz), so a segment
-            // must lie inside what it covers. Checking p_memsz, not only p_filesz, also bounds
-            // the output: a lying p_memsz cannot make pvdump write more than 256 bytes of
-            // memory per byte of `pv_mem_meta` in the file.
-            let last_pfn = l.end() / PAGE_SIZE;
-            if last_pfn > components {
+            // Every page with file bytes needs its tweak component. QEMU sizes `pv_mem_meta`
+            // by the whole guest memory (p_memsz), but a segment whose p_memsz exceeds
+            // p_filesz is accepted when only its file part is covered, as zgetdump does: the
+            // tail is zero memory. (ElfCore bounds the memory all PT_LOADs may claim.)
+            if l.file_end() / PAGE_SIZE > components {
                 return Err(FormatError::invalid(
-                    mm_what.clone(),
-                    mem_meta.header_offset,
-                    format!(
-                        "holds tweak components for {components} pages (guest memory up to {:#x}), but {} reaches guest address {:#x}",
-                        components * PAGE_SIZE,
-                        what(),
-                        l.end()
-                    ),
+                    Structure::SectionData {
+                        index: u64::from(mem_meta.index),
+                        name: mem_meta.name.clone(),
+                    },
+                    mem_meta.file_offset,
+                    Problem::MemMetaTooSmall {
+                        components,
+                        index: u64::from(l.phdr_index),
+                        end: l.file_end(),
+                    },
                 ));
             }
         }
@@ -134,9 +131,9 @@ impl<'a> PvDump<'a> {
     }
 
     /// The validated completion data.
-    pub fn completion(&self) -> Result<CompletionDataV1<'a>> {
+    pub fn completion(&self) -> Result<CompletionData<'a>> {
         let data = self.core.section_data(&self.compl)?;
-        CompletionDataV1::parse(data, self.compl.file_offset)
+        CompletionData::parse(data, self.compl.file_offset)
     }
 
     /// The CPUs, in note order.
@@ -149,9 +146,12 @@ impl<'a> PvDump<'a> {
         self.core.loads()
     }
 
-    /// File offset of the tweak component of page frame `pfn`.
+    /// File offset of the tweak component of page frame `pfn` (saturating: a component
+    /// that would lie past the end of the address space is past the end of the file too).
     pub fn component_offset(&self, pfn: u64) -> u64 {
-        self.mem_meta.file_offset + pfn * TWEAK_COMPONENT_SIZE
+        self.mem_meta
+            .file_offset
+            .saturating_add(pfn.saturating_mul(TWEAK_COMPONENT_SIZE))
     }
 
     /// The raw tweak component of page frame `pfn`, if `pv_mem_meta` covers it.
@@ -165,9 +165,12 @@ impl<'a> PvDump<'a> {
     pub fn page_state(&self, pfn: u64) -> Result<PageState> {
         let component = self.component(pfn).ok_or_else(|| {
             FormatError::invalid(
-                format!("section {} (`pv_mem_meta`)", self.mem_meta.index),
-                self.mem_meta.header_offset,
-                format!("has no tweak component for page frame {pfn:#x}"),
+                Structure::SectionData {
+                    index: u64::from(self.mem_meta.index),
+                    name: self.mem_meta.name.clone(),
+                },
+                self.component_offset(pfn),
+                Problem::NoComponent { pfn },
             )
         })?;
         PageState::classify(&component).map_err(|reason| FormatError::InvalidPageState {
@@ -227,7 +230,7 @@ impl<'a> PvDump<'a> {
     /// The file bytes of the page at guest physical frame `pfn` within `load`.
     pub fn page_bytes(&self, load: &LoadSegment, pfn: u64) -> Result<&'a [u8]> {
         let off = load.file_offset + (pfn * PAGE_SIZE - load.paddr);
-        slice(self.core.data(), off, PAGE_SIZE, || format!("page frame {pfn:#x}"))
+        slice(self.core.data(), off, PAGE_SIZE, || Structure::PageFrame { pfn })
     }
 }
 
@@ -239,15 +242,8 @@ fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
     let mut cpus = Vec::new();
     // pid and file offset of an NT_PRSTATUS still waiting for its NT_S390_PV_CPU_DATA.
     let mut pending: Option<(u32, u64)> = None;
-    let orphan = |pid: u32, offset: u64| {
-        FormatError::invalid(
-            "CPU note group",
-            offset,
-            format!(
-                "the NT_PRSTATUS note (QEMU CPU id {pid}) is not followed by an NT_S390_PV_CPU_DATA note, so this CPU's encrypted state is missing or its note header is damaged"
-            ),
-        )
-    };
+    let orphan =
+        |pid: u32, offset: u64| FormatError::invalid(Structure::CpuNoteGroup, offset, Problem::OrphanPrstatus { pid });
     for note in core.notes() {
         let note = note?;
         match (note.name, note.n_type) {
@@ -275,11 +271,9 @@ fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
     if cpus.is_empty() {
         let (offset, size) = core.note_segments().first().map_or((0, 0), |n| (n.file_offset, n.size));
         return Err(FormatError::invalid(
-            "notes",
+            Structure::Notes,
             offset,
-            format!(
-                "the PT_NOTE segments ({size:#x} bytes) hold no NT_S390_PV_CPU_DATA note, so no CPU state can be decrypted"
-            ),
+            Problem::NoCpuNotes { size },
         ));
     }
     Ok(cpus)

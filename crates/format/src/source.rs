@@ -13,12 +13,15 @@ pub struct MemoryBlock {
 }
 
 impl MemoryBlock {
+    /// One past the last address.
     pub fn end(&self) -> u64 {
         self.paddr + self.size
     }
+    /// Number of 4 KiB pages.
     pub fn pages(&self) -> u64 {
         self.size / PAGE_SIZE
     }
+    /// Whether `paddr` lies inside the block.
     pub fn contains(&self, paddr: u64) -> bool {
         paddr >= self.paddr && paddr < self.end()
     }

@@ -22,9 +22,20 @@ pub const MAX_VMCOREINFO: u64 = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmcoreinfoSource {
     /// `os_info` entry 0; `os_info` is the address of the structure.
-    OsInfo { os_info: u64 },
+    OsInfo {
+        /// Guest physical address of `struct os_info`.
+        os_info: u64,
+    },
     /// The ELF note whose address is at lowcore 0xE0C.
-    LowcoreNote { note: u64 },
+    LowcoreNote {
+        /// Guest physical address of the note.
+        note: u64,
+    },
+    /// A VMCOREINFO ELF note of the dump file itself (plain vmcores, kdump files).
+    ElfNote {
+        /// File offset of the text.
+        offset: u64,
+    },
 }
 
 /// The VMCOREINFO text of the dumped kernel.
@@ -32,12 +43,22 @@ pub enum VmcoreinfoSource {
 pub struct Vmcoreinfo {
     /// The text without trailing NUL bytes.
     pub text: Vec<u8>,
-    /// Guest physical address of the text.
+    /// Guest physical address of the text (0 when it comes from the dump file's notes).
     pub paddr: u64,
+    /// Where it was found.
     pub source: VmcoreinfoSource,
 }
 
 impl Vmcoreinfo {
+    /// The text of a VMCOREINFO note of the dump file (trailing NULs dropped).
+    pub fn from_note(desc: &[u8], offset: u64) -> Vmcoreinfo {
+        Vmcoreinfo {
+            text: trim_nul(desc.to_vec()),
+            paddr: 0,
+            source: VmcoreinfoSource::ElfNote { offset },
+        }
+    }
+
     /// The value of `KEY=value`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
         std::str::from_utf8(&self.text).ok()?.lines().find_map(|l| {

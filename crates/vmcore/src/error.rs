@@ -13,13 +13,18 @@ pub enum WriteError {
     /// it once.
     #[error("{context}")]
     Io {
+        /// What was being done.
         context: String,
         #[source]
+        /// The cause.
         source: std::io::Error,
     },
     /// The destination exists and `force` was not given.
     #[error("{} already exists; pass --force to replace it", path.display())]
-    OutputExists { path: PathBuf },
+    OutputExists {
+        /// The destination.
+        path: PathBuf,
+    },
     /// The input went bad while it was being read.
     #[error(transparent)]
     Source(#[from] FormatError),
@@ -29,6 +34,7 @@ pub enum WriteError {
 }
 
 impl WriteError {
+    /// An I/O error with context.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         WriteError::Io {
             context: context.into(),

@@ -1,25 +1,26 @@
-//! Writers for plain s390x dumps: the ELF vmcore that crash, gdb, drgn and libkdumpfile
-//! read, and (with the `synth` feature) the QEMU PV dump layout for the simulated Ultravisor.
+//! Writers for pvdump: the plain s390x ELF vmcore that crash, gdb and drgn read, and the
+//! kdump-compressed file (plain or flattened) that crash, libkdumpfile, drgn and
+//! makedumpfile read.
 //!
-//! Writers take any [`pvdump_format::PageSource`] (decrypted PV memory, or a plain ELF) and
-//! an [`Output`]: a regular file gets parallel positional writes with holes for zero pages,
-//! a stream gets the bytes in order through a bounded window.
+//! Writers take any [`pvdump_format::PageSource`] (decrypted PV memory, a plain ELF, a kdump
+//! file) and an [`Output`]: a regular file gets parallel positional writes with holes for
+//! zero pages, a stream gets the bytes in order through a bounded window. [`ElfImage`] gives
+//! random access to the ELF output's bytes without writing them. The on-disk structures come
+//! from `pvdump_format::layout`; this crate reads nothing but pages.
+
+#![warn(missing_docs)]
 
 mod elf;
 mod error;
 pub mod kdump;
-pub mod kdump_read;
 mod notes;
 mod output;
 mod pump;
-pub mod pvelf;
-#[cfg(feature = "synth")]
-pub mod synth;
 
-pub use elf::{ElfLayout, WriteStats, write_elf};
+pub use elf::{ElfImage, ElfLayout, WriteStats, write_elf};
 pub use error::WriteError;
-pub use kdump::{Compression, KdumpInfo, KdumpLayout, KdumpStats, write_kdump};
-pub use kdump_read::KdumpFile;
-pub use notes::{NOTE_BYTES_PER_CPU, NoteBlob, build_notes, prpsinfo, prstatus, push_note};
+pub use kdump::{KdumpInfo, KdumpLayout, KdumpStats, write_kdump};
+pub use notes::{NoteBlob, build_notes};
 pub use output::{AtomicFile, Output, remove_pending_temp_files, same_file};
 pub use pump::{Progress, WriteOptions, is_zero, pump};
+pub use pvdump_format::Compression;

@@ -18,6 +18,7 @@ use crate::output::{Output, write_at};
 
 /// Receives progress reports (bytes of memory done so far).
 pub trait Progress: Sync {
+    /// `bytes` more bytes of memory are done.
     fn advance(&self, bytes: u64);
 }
 
@@ -28,6 +29,7 @@ pub struct WriteOptions<'a> {
     pub chunk_pages: usize,
     /// Chunks in flight for streamed output (default: 4 per thread).
     pub window: usize,
+    /// Progress reports, if wanted.
     pub progress: Option<&'a dyn Progress>,
     /// Checked between chunks; when set, writing stops with [`WriteError::Cancelled`].
     pub cancel: Option<&'a AtomicBool>,

@@ -3,11 +3,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use pvdump_format::KdumpFile;
+use pvdump_format::layout::kdump::PageDesc;
 use pvdump_format::{CpuRegisters, FormatError, MemoryBlock, PageSource};
-use pvdump_vmcore::kdump::{KdumpLayout, PAGE_DESC_SIZE};
-use pvdump_vmcore::{
-    AtomicFile, Compression, KdumpFile, KdumpInfo, Output, WriteError, WriteOptions, build_notes, write_kdump,
-};
+use pvdump_vmcore::kdump::KdumpLayout;
+use pvdump_vmcore::{AtomicFile, Compression, KdumpInfo, Output, WriteError, WriteOptions, build_notes, write_kdump};
 
 const PAGE: u64 = 4096;
 
@@ -28,7 +28,7 @@ impl PageSource for Mem {
         if let Some(f) = self.fail_at
             && (paddr..paddr + out.len() as u64).contains(&f)
         {
-            return Err(FormatError::invalid("test memory", f, "injected failure"));
+            return Err(FormatError::outside_memory(f));
         }
         out.copy_from_slice(&self.bytes[paddr as usize..paddr as usize + out.len()]);
         zero.fill(false);
@@ -117,7 +117,7 @@ fn check(bytes: &[u8], m: &Mem, c: Compression) {
     let k = KdumpFile::parse(bytes).unwrap();
     assert_eq!(k.max_mapnr(), 100);
     assert_eq!(k.compression(), c);
-    assert_eq!(k.header.release, "6.9.1");
+    assert_eq!(k.utsname().release, "6.9.1");
     assert_eq!(k.header.tv_sec, 42);
     assert_eq!(
         k.vmcoreinfo().unwrap().unwrap().as_ref(),
@@ -151,7 +151,7 @@ fn check_descriptors(bytes: &[u8], c: Compression) {
     }
     let pfns = (0..40).chain(64..100);
     for (k, pfn) in pfns.enumerate() {
-        let d = &bytes[(l.desc_offset + k as u64 * PAGE_DESC_SIZE) as usize..][..24];
+        let d = &bytes[(l.desc_offset + k as u64 * PageDesc::SIZE as u64) as usize..][..24];
         let (off, size, flags) = (be64(d, 0), be32(d, 8), be32(d, 12));
         assert_eq!(be64(d, 16), 0);
         match pfn % 3 {

@@ -169,7 +169,7 @@ impl Vmcore {
     }
 
     pub fn cpus(&self) -> Vec<pvdump_format::NoteCpu> {
-        cpus_from_notes(&self.core()).expect("output notes parse")
+        cpus_from_notes(self.core().notes()).expect("output notes parse")
     }
 
     pub fn vmcoreinfo_note(&self) -> Option<Vec<u8>> {

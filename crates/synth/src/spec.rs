@@ -12,16 +12,20 @@ use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::vmcoreinfo::{LC_OS_INFO, LC_VMCORE_INFO, OS_INFO_MAGIC, cksm};
 use pvdump_format::{CpuRegisters, MemoryBlock, PageState};
 
-use crate::pvelf::{PvElfLayout, qemu_cpu_notes};
+use pvdump_format::layout::elf::push_note;
+
+use crate::pvelf::{PV_SHSTRTAB, PvElfLayout, qemu_cpu_notes};
 
 /// SplitMix64: small, fast, deterministic.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -29,12 +33,14 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
+    /// Fills `buf` with random bytes.
     pub fn fill(&mut self, buf: &mut [u8]) {
         for c in buf.chunks_mut(8) {
             let v = self.next_u64().to_le_bytes();
             c.copy_from_slice(&v[..c.len()]);
         }
     }
+    /// N random bytes.
     pub fn bytes<const N: usize>(&mut self) -> [u8; N] {
         let mut b = [0u8; N];
         self.fill(&mut b);
@@ -80,18 +86,27 @@ pub enum VmcoreinfoPlacement {
 /// Everything that defines a synthetic dump.
 #[derive(Debug, Clone)]
 pub struct SynthSpec {
+    /// Seed of every random choice.
     pub seed: u64,
+    /// Memory blocks (one PT_LOAD each).
     pub blocks: Vec<MemoryBlock>,
+    /// Number of CPUs.
     pub cpus: usize,
+    /// Share of zero pages, per mille.
     pub zero_permille: u32,
+    /// Share of shared (plaintext) pages, per mille.
     pub shared_permille: u32,
     /// Share of zero/shared pages that also carry the mapped flag.
     pub mapped_permille: u32,
+    /// How tweak components are chosen.
     pub tweak_style: TweakStyle,
     /// Zero pages hold garbage bytes in the file (the UV says they are zero anyway).
     pub zero_fill_garbage: bool,
+    /// CPUs whose state carries the has_osii flag.
     pub osii_cpus: Vec<usize>,
+    /// VMCOREINFO text and where to place it.
     pub vmcoreinfo: Option<(VmcoreinfoPlacement, String)>,
+    /// What plaintext pages look like.
     pub content: Content,
     /// n_descsz of each NT_S390_PV_CPU_DATA note (≥ 1568).
     pub cpu_note_len: usize,
@@ -191,7 +206,7 @@ impl SynthSpec {
             }
             VmcoreinfoPlacement::LowcoreNote => {
                 let mut note = Vec::new();
-                crate::notes::push_note(&mut note, "VMCOREINFO", 0, text.as_bytes());
+                push_note(&mut note, "VMCOREINFO", 0, text.as_bytes());
                 v.push((LC_VMCORE_INFO, base.to_be_bytes().to_vec()));
                 v.push((base, note));
             }
@@ -337,7 +352,7 @@ impl SynthSpec {
         }
         w.write_all(&meta)?;
         w.write_all(&compl)?;
-        w.write_all(crate::pvelf::PV_SHSTRTAB)?;
+        w.write_all(PV_SHSTRTAB)?;
         Ok(layout.file_len)
     }
 

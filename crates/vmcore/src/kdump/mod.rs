@@ -19,7 +19,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use pvdump_format::consts::PAGE_SIZE;
-use pvdump_format::{MemoryBlock, PageSource};
+use pvdump_format::layout::kdump::{
+    BLOCK_SIZE, DiskDumpHeader, FlatHeader, FlatRecord, HEADER_VERSION, KDUMP_SIGNATURE, KdumpSubHeader, NewUtsname,
+    PageDesc, uts_field,
+};
+use pvdump_format::{Compression, MemoryBlock, PageSource};
 use rayon::prelude::*;
 
 use crate::error::WriteError;
@@ -27,93 +31,13 @@ use crate::notes::NoteBlob;
 use crate::output::{Output, write_at};
 use crate::pump::{WriteOptions, is_zero};
 
-/// Block size of the files written (= the s390x page size).
-pub const BLOCK_SIZE: u64 = PAGE_SIZE;
-/// `disk_dump_header.header_version` written.
-pub const HEADER_VERSION: u32 = 6;
-/// Bytes of `disk_dump_header` (64-bit layout).
-pub const DISK_DUMP_HEADER_SIZE: usize = 464;
-/// Bytes of `kdump_sub_header` (64-bit layout).
-pub const SUB_HEADER_SIZE: u64 = 104;
-/// Bytes of one page descriptor.
-pub const PAGE_DESC_SIZE: u64 = 24;
-/// Signature of a kdump-compressed file.
-pub const KDUMP_SIGNATURE: &[u8; 8] = b"KDUMP   ";
-/// Signature of a flattened stream (16 bytes including the NUL padding).
-pub const FLAT_SIGNATURE: &[u8; 16] = b"makedumpfile\0\0\0\0";
-/// Size of the flattened-format header.
-pub const FLAT_HEADER_SIZE: usize = 4096;
-/// Length of one utsname field.
-pub const UTS_LEN: usize = 65;
+mod compress;
+pub use compress::{PageCompressor, SCRATCH};
+
 /// utsname.release written when VMCOREINFO gives no OSRELEASE.
 pub const RELEASE_PLACEHOLDER: &str = "unknown (pvdump: no VMCOREINFO)";
 /// utsname.version written (the kernel's version string is not in the dump).
 pub const VERSION_PLACEHOLDER: &str = "unknown (written by pvdump)";
-
-/// Compression of the page data (formats.md E.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    /// Pages stored raw (flags 0).
-    None,
-    /// zlib stream, level 1 (DUMP_DH_COMPRESSED_ZLIB): every reader supports it.
-    Zlib,
-    /// LZO1X-1 compatible stream (DUMP_DH_COMPRESSED_LZO).
-    Lzo,
-    /// Raw (unframed) snappy (DUMP_DH_COMPRESSED_SNAPPY).
-    Snappy,
-    /// zstd frame, level 1 (DUMP_DH_COMPRESSED_ZSTD).
-    Zstd,
-}
-
-impl Compression {
-    /// All of them, for tests and benchmarks.
-    pub const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Zlib,
-        Compression::Lzo,
-        Compression::Snappy,
-        Compression::Zstd,
-    ];
-
-    /// The `page_desc.flags` / `header.status` bit.
-    pub fn flag(self) -> u32 {
-        match self {
-            Compression::None => 0,
-            Compression::Zlib => 0x01,
-            Compression::Lzo => 0x02,
-            Compression::Snappy => 0x04,
-            Compression::Zstd => 0x20,
-        }
-    }
-
-    /// The compression a descriptor flag or status word names (the lowest bit set wins).
-    pub fn from_flags(flags: u32) -> Option<Compression> {
-        [
-            Compression::Zlib,
-            Compression::Lzo,
-            Compression::Snappy,
-            Compression::Zstd,
-        ]
-        .into_iter()
-        .find(|c| flags & c.flag() != 0)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Zlib => "zlib",
-            Compression::Lzo => "lzo",
-            Compression::Snappy => "snappy",
-            Compression::Zstd => "zstd",
-        }
-    }
-}
-
-impl std::fmt::Display for Compression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What goes into `disk_dump_header` besides the layout.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -152,21 +76,27 @@ pub struct KdumpLayout {
     pub sub_hdr_blocks: u64,
     /// Bytes of one bitmap (block aligned).
     pub bitmap_len: u64,
+    /// File offset of the 1st bitmap.
     pub bitmap1_offset: u64,
+    /// File offset of the 2nd bitmap.
     pub bitmap2_offset: u64,
+    /// File offset of the page descriptors.
     pub desc_offset: u64,
     /// Pages with a descriptor (every page of every block).
     pub pages: u64,
     /// The shared zero block; page data follows it.
     pub zero_offset: u64,
+    /// File offset of the notes.
     pub note_offset: u64,
+    /// Bytes of notes.
     pub note_size: u64,
 }
 
 impl KdumpLayout {
+    /// The layout for these memory blocks and notes.
     pub fn new(blocks: &[MemoryBlock], note_size: u64) -> KdumpLayout {
         let max_mapnr = blocks.iter().map(|b| b.end().div_ceil(PAGE_SIZE)).max().unwrap_or(0);
-        let sub_hdr_blocks = (SUB_HEADER_SIZE + note_size).div_ceil(BLOCK_SIZE);
+        let sub_hdr_blocks = (KdumpSubHeader::SIZE as u64 + note_size).div_ceil(BLOCK_SIZE);
         let bitmap_len = max_mapnr.div_ceil(8).next_multiple_of(BLOCK_SIZE);
         let bitmap1_offset = BLOCK_SIZE * (1 + sub_hdr_blocks);
         let bitmap2_offset = bitmap1_offset + bitmap_len;
@@ -180,8 +110,8 @@ impl KdumpLayout {
             bitmap2_offset,
             desc_offset,
             pages,
-            zero_offset: desc_offset + pages * PAGE_DESC_SIZE,
-            note_offset: BLOCK_SIZE + SUB_HEADER_SIZE,
+            zero_offset: desc_offset + pages * PageDesc::SIZE as u64,
+            note_offset: BLOCK_SIZE + KdumpSubHeader::SIZE as u64,
             note_size,
         }
     }
@@ -191,48 +121,63 @@ impl KdumpLayout {
         2 * self.bitmap_len / BLOCK_SIZE
     }
 
-    /// Block 0: `disk_dump_header`, zero padded to the block size.
-    pub fn header_block(&self, info: &KdumpInfo, compression: Compression) -> Vec<u8> {
-        let mut h = vec![0u8; BLOCK_SIZE as usize];
-        h[0..8].copy_from_slice(KDUMP_SIGNATURE);
-        h[8..12].copy_from_slice(&HEADER_VERSION.to_be_bytes());
+    /// The `disk_dump_header`.
+    pub fn header(&self, info: &KdumpInfo, compression: Compression) -> DiskDumpHeader {
         let release = info
             .release
             .as_deref()
             .filter(|r| !r.is_empty())
             .unwrap_or(RELEASE_PLACEHOLDER);
-        let uts = ["Linux", "", release, VERSION_PLACEHOLDER, "s390x", ""];
-        for (i, s) in uts.iter().enumerate() {
-            let at = 12 + i * UTS_LEN;
-            let b = truncate_utf8(s, UTS_LEN - 1);
-            h[at..at + b.len()].copy_from_slice(b);
+        DiskDumpHeader {
+            signature: KDUMP_SIGNATURE,
+            header_version: HEADER_VERSION,
+            utsname: NewUtsname {
+                sysname: uts_field("Linux"),
+                nodename: uts_field(""),
+                release: uts_field(release),
+                version: uts_field(VERSION_PLACEHOLDER),
+                machine: uts_field("s390x"),
+                domainname: uts_field(""),
+            },
+            tv_sec: info.crashtime.map_or(0, |t| t as i64),
+            tv_usec: 0,
+            status: compression.flag(),
+            block_size: BLOCK_SIZE as i32,
+            sub_hdr_size: sat32(self.sub_hdr_blocks) as i32,
+            bitmap_blocks: sat32(self.bitmap_blocks()),
+            max_mapnr: sat32(self.max_mapnr),
+            nr_cpus: info.nr_cpus as i32,
+            ..DiskDumpHeader::default()
         }
-        // 402..408: padding before the timeval.
-        h[408..416].copy_from_slice(&info.crashtime.unwrap_or(0).to_be_bytes());
-        // tv_usec stays 0.
-        h[424..428].copy_from_slice(&compression.flag().to_be_bytes());
-        h[428..432].copy_from_slice(&(BLOCK_SIZE as u32).to_be_bytes());
-        h[432..436].copy_from_slice(&sat32(self.sub_hdr_blocks).to_be_bytes());
-        h[436..440].copy_from_slice(&sat32(self.bitmap_blocks()).to_be_bytes());
-        h[440..444].copy_from_slice(&sat32(self.max_mapnr).to_be_bytes());
-        // total_ram_blocks, device_blocks, written_blocks, current_cpu: 0.
-        h[460..464].copy_from_slice(&info.nr_cpus.to_be_bytes());
+    }
+
+    /// Block 0: `disk_dump_header`, zero padded to the block size.
+    pub fn header_block(&self, info: &KdumpInfo, compression: Compression) -> Vec<u8> {
+        let mut h = vec![0u8; BLOCK_SIZE as usize];
+        h[..DiskDumpHeader::SIZE].copy_from_slice(&self.header(info, compression).to_bytes());
         h
+    }
+
+    /// The `kdump_sub_header`: phys_base 0, dump_level 0 (nothing excluded), not split.
+    pub fn sub_header(&self, notes: &NoteBlob) -> KdumpSubHeader {
+        let (offset_vmcoreinfo, size_vmcoreinfo) = notes
+            .vmcoreinfo
+            .map_or((0, 0), |(off, len)| (self.note_offset + off as u64, len as u64));
+        KdumpSubHeader {
+            offset_vmcoreinfo,
+            size_vmcoreinfo,
+            offset_note: self.note_offset,
+            size_note: self.note_size,
+            max_mapnr_64: self.max_mapnr,
+            ..KdumpSubHeader::default()
+        }
     }
 
     /// The sub-header blocks: `kdump_sub_header`, the notes, zero padding.
     pub fn sub_header_blocks(&self, notes: &NoteBlob) -> Vec<u8> {
         let mut s = vec![0u8; (self.sub_hdr_blocks * BLOCK_SIZE) as usize];
-        // phys_base 0, dump_level 0 (nothing excluded), split 0, start/end_pfn 0.
-        if let Some((off, len)) = notes.vmcoreinfo {
-            s[32..40].copy_from_slice(&(self.note_offset + off as u64).to_be_bytes());
-            s[40..48].copy_from_slice(&(len as u64).to_be_bytes());
-        }
-        s[48..56].copy_from_slice(&self.note_offset.to_be_bytes());
-        s[56..64].copy_from_slice(&self.note_size.to_be_bytes());
-        // offset/size_eraseinfo 0, start/end_pfn_64 0.
-        s[96..104].copy_from_slice(&self.max_mapnr.to_be_bytes());
-        let n = SUB_HEADER_SIZE as usize;
+        let n = KdumpSubHeader::SIZE;
+        s[..n].copy_from_slice(&self.sub_header(notes).to_bytes());
         s[n..n + notes.bytes.len()].copy_from_slice(&notes.bytes);
         s
     }
@@ -240,14 +185,6 @@ impl KdumpLayout {
 
 fn sat32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
-}
-
-fn truncate_utf8(s: &str, max: usize) -> &[u8] {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s.as_bytes()[..end]
 }
 
 /// Sets the bits of `piece` (bitmap bytes starting at byte `first_byte`) for every page of
@@ -295,8 +232,11 @@ impl Sink<'_> {
                         e,
                     )
                 };
-                w.write_all(&offset.to_be_bytes()).map_err(ctx)?;
-                w.write_all(&(buf.len() as u64).to_be_bytes()).map_err(ctx)?;
+                let record = FlatRecord {
+                    offset: offset as i64,
+                    size: buf.len() as i64,
+                };
+                w.write_all(&record.to_bytes()).map_err(ctx)?;
                 w.write_all(buf).map_err(ctx)
             }
         }
@@ -315,51 +255,6 @@ struct Chunk {
 struct ChunkOut {
     data: Vec<u8>,
     pages: Vec<(u32, u32)>,
-}
-
-/// Per-worker compression state.
-enum PageCompressor {
-    None,
-    Zlib(flate2::Compress),
-    Lzo(Box<lzokay::compress::Dict>),
-    Snappy(Box<snap::raw::Encoder>),
-    Zstd(Box<zstd::bulk::Compressor<'static>>),
-}
-
-/// Scratch space: enough for the worst case of every compressor on one page.
-const SCRATCH: usize = 2 * PAGE_SIZE as usize;
-
-impl PageCompressor {
-    fn new(c: Compression) -> Result<PageCompressor, WriteError> {
-        Ok(match c {
-            Compression::None => PageCompressor::None,
-            Compression::Zlib => PageCompressor::Zlib(flate2::Compress::new(flate2::Compression::fast(), true)),
-            Compression::Lzo => PageCompressor::Lzo(lzokay::compress::Dict::new()),
-            Compression::Snappy => PageCompressor::Snappy(Box::new(snap::raw::Encoder::new())),
-            Compression::Zstd => PageCompressor::Zstd(Box::new(
-                zstd::bulk::Compressor::new(1).map_err(|e| WriteError::io("starting the zstd compressor", e))?,
-            )),
-        })
-    }
-
-    /// Compresses one page into `out`; `Some(len)` only when the result is smaller than a page.
-    fn compress(&mut self, page: &[u8], out: &mut [u8]) -> Option<usize> {
-        let limit = page.len() - 1;
-        let n = match self {
-            PageCompressor::None => return None,
-            PageCompressor::Zlib(z) => {
-                z.reset();
-                match z.compress(page, &mut out[..limit], flate2::FlushCompress::Finish) {
-                    Ok(flate2::Status::StreamEnd) => z.total_out() as usize,
-                    _ => return None,
-                }
-            }
-            PageCompressor::Lzo(dict) => lzokay::compress::compress_no_alloc(page, out, dict).ok()?,
-            PageCompressor::Snappy(e) => e.compress(page, out).ok()?,
-            PageCompressor::Zstd(z) => z.compress_to_buffer(page, &mut out[..limit]).ok()?,
-        };
-        (n < page.len()).then_some(n)
-    }
 }
 
 fn compress_chunk<S: PageSource + ?Sized>(
@@ -384,23 +279,13 @@ fn compress_chunk<S: PageSource + ?Sized>(
             out.pages.push((0, 0));
         } else if let Some(n) = comp.compress(p, &mut scratch) {
             out.data.extend_from_slice(&scratch[..n]);
-            out.pages.push((n as u32, comp_flag(comp)));
+            out.pages.push((n as u32, comp.compression().flag()));
         } else {
             out.data.extend_from_slice(p);
             out.pages.push((PAGE_SIZE as u32, 0));
         }
     }
     Ok(out)
-}
-
-fn comp_flag(c: &PageCompressor) -> u32 {
-    match c {
-        PageCompressor::None => 0,
-        PageCompressor::Zlib(_) => Compression::Zlib.flag(),
-        PageCompressor::Lzo(_) => Compression::Lzo.flag(),
-        PageCompressor::Snappy(_) => Compression::Snappy.flag(),
-        PageCompressor::Zstd(_) => Compression::Zstd.flag(),
-    }
 }
 
 fn chunks(blocks: &[MemoryBlock], chunk_pages: usize) -> impl Iterator<Item = Chunk> + '_ {
@@ -435,11 +320,7 @@ pub fn write_kdump<S: PageSource + ?Sized>(
         Output::File(f) => Sink::File(f),
         Output::Stream(w) => {
             let mut w = BufWriter::with_capacity(1 << 20, &mut **w as &mut dyn Write);
-            let mut head = vec![0u8; FLAT_HEADER_SIZE];
-            head[..16].copy_from_slice(FLAT_SIGNATURE);
-            head[16..24].copy_from_slice(&1i64.to_be_bytes()); // TYPE_FLAT_HEADER
-            head[24..32].copy_from_slice(&1i64.to_be_bytes()); // VERSION_FLAT_HEADER
-            w.write_all(&head)
+            w.write_all(&FlatHeader::new().to_bytes())
                 .map_err(|e| WriteError::io("writing the flattened header to the output stream", e))?;
             Sink::Flat(w)
         }
@@ -512,7 +393,7 @@ pub fn write_kdump<S: PageSource + ?Sized>(
     match sink {
         Sink::File(_) => {}
         Sink::Flat(mut w) => {
-            w.write_all(&[0xff; 16])
+            w.write_all(&FlatRecord::END.to_bytes())
                 .and_then(|()| w.flush())
                 .map_err(|e| WriteError::io("finishing the flattened output stream", e))?;
         }
@@ -532,7 +413,7 @@ fn emit(
     opts: &WriteOptions<'_>,
 ) -> Result<(), WriteError> {
     let n: usize = done.iter().map(|c| c.pages.len()).sum();
-    let mut descs = Vec::with_capacity(n * PAGE_DESC_SIZE as usize);
+    let mut descs = Vec::with_capacity(n * PageDesc::SIZE);
     for c in done {
         let start = *data_pos;
         for &(size, flags) in &c.pages {
@@ -549,10 +430,13 @@ fn emit(
                 *data_pos += u64::from(size);
                 (off, size)
             };
-            descs.extend_from_slice(&off.to_be_bytes());
-            descs.extend_from_slice(&size.to_be_bytes());
-            descs.extend_from_slice(&flags.to_be_bytes());
-            descs.extend_from_slice(&0u64.to_be_bytes());
+            let desc = PageDesc {
+                offset: off,
+                size,
+                flags,
+                page_flags: 0,
+            };
+            descs.extend_from_slice(&desc.to_bytes());
         }
         sink.write(start, &c.data)?;
         if let Some(p) = opts.progress {
@@ -600,6 +484,7 @@ mod tests {
         assert_eq!(l.bitmap_len, 32768);
         assert_eq!(l.bitmap_blocks(), 16);
         assert_eq!(l.desc_offset, 3 * 4096 + 2 * 32768);
+        assert_eq!(l.zero_offset, l.desc_offset + (1 << 18) * 24);
         let info = KdumpInfo {
             release: Some("6.8.0".into()),
             crashtime: Some(1_700_000_000),
