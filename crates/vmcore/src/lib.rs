@@ -21,5 +21,8 @@ pub use error::WriteError;
 pub use kdump::{Compression, KdumpInfo, KdumpLayout, KdumpStats, write_kdump};
 pub use kdump_read::KdumpFile;
 pub use notes::{NOTE_BYTES_PER_CPU, NoteBlob, build_notes, prpsinfo, prstatus, push_note};
-pub use output::{AtomicFile, Output, remove_pending_temp_files, same_file};
+pub use output::{
+    AtomicFile, Destination, NodeKind, Output, OutputError, OutputErrorKind, Policy, PrivateFile, ProtectedInput, Role,
+    remove_pending_temp_files, remove_temp_files_from_signal_handler, same_file,
+};
 pub use pump::{Progress, WriteOptions, is_zero, pump};
