@@ -21,6 +21,9 @@ pub use elf::{ElfImage, ElfLayout, WriteStats, write_elf};
 pub use error::WriteError;
 pub use kdump::{KdumpInfo, KdumpLayout, KdumpStats, write_kdump};
 pub use notes::{NoteBlob, build_notes};
-pub use output::{AtomicFile, Output, remove_pending_temp_files, same_file};
+pub use output::{
+    AtomicFile, Destination, NodeKind, Output, OutputError, OutputErrorKind, Policy, PrivateFile, ProtectedInput, Role,
+    remove_pending_temp_files, remove_temp_files_from_signal_handler, same_file,
+};
 pub use pump::{Progress, WriteOptions, is_zero, pump};
 pub use pvdump_format::Compression;
