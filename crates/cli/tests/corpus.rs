@@ -723,7 +723,7 @@ fn cases(l: &Layout) -> Vec<Case> {
     v.push(args_case(
         "output: directory missing",
         5,
-        &["temporary file", "No such file"],
+        &["cannot open the output's directory", "No such file"],
         |dir, dump, key| {
             let out = dir.join("no/such/dir/out.elf");
             (decrypt_args(key, dump, &out), Some(out))

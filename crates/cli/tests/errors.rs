@@ -193,7 +193,11 @@ fn missing_dump_and_unwritable_output_are_exit_5() {
         &c.tmp.path("no/such/dir/out.elf"),
     ]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    assert!(stderr(&o).contains("temporary file"));
+    assert!(
+        stderr(&o).contains("cannot open the output's directory"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(c.tmp.entries(), ["cck.bin", "dump.elf"]);
 }
 

@@ -115,6 +115,8 @@ pub struct ElfCore<'a> {
     loads: Vec<LoadSegment>,
     notes: Vec<NoteSegment>,
     sections: Vec<Section>,
+    /// Why the section header table could not be read, if it could not.
+    section_error: Option<FormatError>,
 }
 
 fn wrong(field: &'static str, offset: u64, found: impl Into<u64>, expected: &'static str) -> FormatError {
@@ -160,6 +162,7 @@ impl<'a> ElfCore<'a> {
             loads: Vec::new(),
             notes: Vec::new(),
             sections: Vec::new(),
+            section_error: None,
         };
         let section0 = core.section0()?;
         core.phnum = match header.e_phnum {
@@ -187,7 +190,13 @@ impl<'a> ElfCore<'a> {
             (n, _) => u64::from(n),
         };
         core.read_program_headers()?;
-        core.read_sections()?;
+        // A plain vmcore needs no sections (QEMU on a little-endian host even writes the
+        // `.shstrtab` header in its own byte order), so a bad section table is recorded, not
+        // fatal; a PV dump needs its sections and asks for them with `require_sections`.
+        if let Err(e) = core.read_sections() {
+            core.sections.clear();
+            core.section_error = Some(e);
+        }
         Ok(core)
     }
 
@@ -447,7 +456,20 @@ impl<'a> ElfCore<'a> {
         &self.notes
     }
 
-    /// Named sections in table order.
+    /// Why the section header table could not be read (then [`ElfCore::sections`] is empty).
+    pub fn section_error(&self) -> Option<&FormatError> {
+        self.section_error.as_ref()
+    }
+
+    /// The named sections, or the error that made the section header table unreadable.
+    pub fn require_sections(&self) -> Result<&[Section]> {
+        match &self.section_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(&self.sections),
+        }
+    }
+
+    /// Named sections in table order (empty when the table could not be read).
     pub fn sections(&self) -> &[Section] {
         &self.sections
     }

@@ -14,8 +14,8 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // Any bytes: here a file that is not a dump at all.
-//! let err = pvdump_format::PvDump::parse(b"not an ELF file, just some bytes padding it to 64 bytes......").unwrap_err();
+//! // Any bytes: here 64 bytes that are not an ELF file. Errors name the file offset.
+//! let err = pvdump_format::PvDump::parse(&[b'x'; 64]).unwrap_err();
 //! assert_eq!(err.offset(), Some(0));
 //! assert!(err.to_string().starts_with("not an ELF file"));
 //! # Ok(()) }
