@@ -136,6 +136,24 @@ impl Dump {
         Dump::from_input(Input::Owned(bytes), key)
     }
 
+    /// Maps `path` and unlocks it as an encrypted PV dump with `key`: what `pvdump decrypt`
+    /// does. Any other kind of file is [`FormatError::NotPvDump`].
+    pub fn open_encrypted(path: &Path, key: &Cck) -> Result<Dump, Error> {
+        Dump::require_encrypted(Dump::open(path, Some(key))?)
+    }
+
+    /// [`Dump::open_encrypted`] for bytes held in memory.
+    pub fn encrypted_from_bytes(bytes: Vec<u8>, key: &Cck) -> Result<Dump, Error> {
+        Dump::require_encrypted(Dump::from_bytes(bytes, Some(key))?)
+    }
+
+    fn require_encrypted(dump: Dump) -> Result<Dump, Error> {
+        match dump.kind {
+            DumpKind::EncryptedPv => Ok(dump),
+            _ => Err(FormatError::NotPvDump.into()),
+        }
+    }
+
     /// Opens an [`Input`], like [`Dump::open`].
     pub fn from_input(input: Input, key: Option<&Cck>) -> Result<Dump, Error> {
         let mut kind = DumpKind::PlainElf;

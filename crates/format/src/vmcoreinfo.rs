@@ -13,7 +13,7 @@ pub const LC_VMCORE_INFO: u64 = 0xe0c;
 pub const OS_INFO_MAGIC: u64 = 0x4f53_494e_464f_535a;
 /// Size of `struct os_info`.
 pub const OS_INFO_SIZE: usize = 4096;
-/// Offset of entry[0] (VMCOREINFO) in `struct os_info`.
+/// Offset of `entry[0]` (VMCOREINFO) in `struct os_info`.
 pub const OS_INFO_ENTRY0: usize = 32;
 /// Largest VMCOREINFO text pvdump will copy (the kernel uses one page).
 pub const MAX_VMCOREINFO: u64 = 1 << 20;
