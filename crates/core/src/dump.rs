@@ -171,12 +171,7 @@ impl Dump {
             let core = ElfCore::parse(data)?;
             // Either PV section makes it a PV dump: one without `pv_compl` is refused by
             // PvDump with the message that explains what is missing.
-            let pv_sections = core.section(SECTION_PV_COMPL).is_some() || core.section(SECTION_PV_MEM_META).is_some();
-            // An unreadable section table makes a plain vmcore (which needs no sections),
-            // unless a key says the caller expects an encrypted dump: then the table's error
-            // is the message.
-            let pv_expected = core.section_error().is_some() && key.is_some();
-            if !pv_sections && !pv_expected {
+            if core.section(SECTION_PV_COMPL).is_none() && core.section(SECTION_PV_MEM_META).is_none() {
                 return Ok(Contents::Plain(PlainElf::from_core(core)?));
             }
             kind = DumpKind::EncryptedPv;

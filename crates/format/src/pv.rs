@@ -48,7 +48,6 @@ impl<'a> PvDump<'a> {
 
     /// Checks the PV sections, memory layout and CPU notes of an already parsed ELF core.
     pub fn from_core(core: ElfCore<'a>) -> Result<Self> {
-        core.require_sections()?;
         let compl = core.section(SECTION_PV_COMPL).cloned().ok_or(FormatError::NotPvDump)?;
         let mem_meta = core
             .section(SECTION_PV_MEM_META)
