@@ -388,7 +388,9 @@ impl<'a> ElfCore<'a> {
             Structure::StringTable { index: strndx }
         })?;
         for i in 1..self.shnum {
-            let Some(sh) = entry(i).map(host_order_strtab_quirk) else { continue };
+            let Some(sh) = entry(i).map(host_order_strtab_quirk) else {
+                continue;
+            };
             let hdr_off = h.e_shoff + i * SHDR_SIZE as u64;
             let Some(rest) = strtab.get(sh.sh_name as usize..) else {
                 return Err(FormatError::invalid(
