@@ -18,11 +18,12 @@ use clap::Parser;
 fn main() {
     make_undumpable();
     quiet_on_closed_stdout();
+    // First of all, so that no signal finds the default action (death without cleanup).
+    signals::install();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => exit_with_clap_error(e),
     };
-    signals::install();
     let result = match &cli.command {
         args::Command::Decrypt(a) => decrypt::run(a),
         args::Command::Info(a) => info::run(a),

@@ -78,7 +78,8 @@ pub fn install() {
     set(libc::SIGHUP, on_cancel, true);
     set(libc::SIGTERM, on_cancel, false);
     set(libc::SIGBUS, on_sigbus, false);
-    std::thread::spawn(|| {
+    // Without the watcher (no thread to be had) the writers still stop on the flag.
+    let _ = std::thread::Builder::new().name("signal-watcher".into()).spawn(|| {
         while !CANCEL.load(Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }

@@ -878,6 +878,20 @@ fn keys_from_standard_input_a_fifo_and_a_pipe() {
         .write_all((hex(&s.cck) + "\n").as_bytes())
         .unwrap();
     check(&child.wait_with_output().unwrap(), "--key -");
+    // --key - on a socket (inetd, socket activation).
+    let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    ours.write_all(&s.cck).unwrap();
+    ours.shutdown(std::net::Shutdown::Write).unwrap();
+    let o = pvdump()
+        .args(["decrypt", "--key", "-"])
+        .arg(&s.dump)
+        .arg("-o")
+        .arg(&out)
+        .stdin(std::os::fd::OwnedFd::from(theirs))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    check(&o, "--key - on a socket");
     // A FIFO open to everyone: no mode warning (it applies to regular files).
     let fifo = dir.join("cck.fifo");
     mkfifo(&fifo);

@@ -19,7 +19,8 @@ pub const MAX_KEY_FILE: u64 = 4096;
 /// Where the key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
-    /// Standard input (`--key -`), read to its end.
+    /// Standard input (`--key -`), read to its end: a pipe, a FIFO, a socket, a regular file
+    /// or a character device that ends (a terminal is refused).
     Stdin,
     /// A path: a regular file, a FIFO, `/dev/fd/N` of a pipe, or a character device that
     /// ends (a terminal is refused).
@@ -225,7 +226,9 @@ fn check_kind(source: &KeySource, meta: &Metadata) -> Result<(), KeyError> {
         }
         return Ok(());
     }
-    if t.is_fifo() || t.is_char_device() {
+    // A socket can be read as standard input (inetd, socket activation); a path to one
+    // cannot be opened.
+    if t.is_fifo() || t.is_char_device() || (t.is_socket() && *source == KeySource::Stdin) {
         return Ok(());
     }
     Err(KeyError::Unsupported {
