@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    pvdump_fuzz_common::decrypt(data);
+    let _ = pvdump_fuzz_common::decrypt(data);
 });
 
 #[path = "../src/common.rs"]

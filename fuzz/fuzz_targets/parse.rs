@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    pvdump_fuzz_common::parse(data);
+    let _ = pvdump_fuzz_common::parse(data);
 });
 
 #[path = "../src/common.rs"]

@@ -48,10 +48,11 @@ pub fn fuzz_key() -> Cck {
 }
 
 /// Target `parse`: every structural check on arbitrary bytes, for every kind of dump
-/// (encrypted PV without its key, plain ELF, kdump and flattened kdump).
-pub fn parse(data: &[u8]) {
+/// (encrypted PV without its key, plain ELF, kdump and flattened kdump). Returns whether
+/// the bytes opened as a dump.
+pub fn parse(data: &[u8]) -> bool {
     let Ok(dump) = Dump::from_bytes(data.to_vec(), None) else {
-        return;
+        return false;
     };
     if let Some(core) = dump.elf() {
         for note in core.notes() {
@@ -87,24 +88,26 @@ pub fn parse(data: &[u8]) {
         let mut page = [0u8; 4096];
         let _ = dump.read_phys(b.paddr, &mut page);
     }
+    true
 }
 
-/// Target `decrypt`: the whole decrypt path with the fixed key, output to a sink.
-pub fn decrypt(data: &[u8]) {
+/// Target `decrypt`: the whole decrypt path with the fixed key, output to a sink. Returns
+/// the bytes of guest memory written when the dump decrypted.
+pub fn decrypt(data: &[u8]) -> Option<u64> {
     if data.len() > MAX_DECRYPT_INPUT {
-        return;
+        return None;
     }
     let key = fuzz_key();
-    let Ok(dump) = Dump::from_bytes(data.to_vec(), Some(&key)) else {
-        return;
-    };
+    let dump = Dump::encrypted_from_bytes(data.to_vec(), &key).ok()?;
     if dump.memory().iter().map(|b| b.size).sum::<u64>() > MAX_DECRYPT_MEMORY {
-        return;
+        return None;
     }
     let mut sink = std::io::sink();
     let opts = WriteOptions {
         window: 2,
         ..WriteOptions::default()
     };
-    let _ = dump.write(Format::Elf, &mut Output::Stream(&mut sink), &opts);
+    dump.write(Format::Elf, &mut Output::Stream(&mut sink), &opts)
+        .ok()
+        .map(|w| w.memory)
 }

@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::time::Instant;
 
-use pvdump_core::{DumpKind, FormatError, KeySource};
+use pvdump_core::KeySource;
 
 use crate::args::DecryptArgs;
 use crate::exit::Failure;
-use crate::input::{open_dump, read_key};
+use crate::input::{named, read_key};
 use crate::signals;
 use crate::write::{open_output, protected_inputs, summary, write_output};
 
@@ -18,11 +18,8 @@ pub fn run(args: &DecryptArgs) -> Result<(), Failure> {
     signals::check()?;
     let cck = read_key(&args.key, args.out.quiet)?;
     signals::check()?;
-    let dump = open_dump(&args.dump, Some(&cck))?;
+    let dump = pvdump_core::Dump::open_encrypted(&args.dump, &cck).map_err(|e| named(e, &args.dump))?;
     drop(cck);
-    if dump.kind() != DumpKind::EncryptedPv {
-        return Err(Failure::from(FormatError::NotPvDump).context(args.dump.display().to_string()));
-    }
     let cpus = dump.cpus()?;
     for cpu in cpus.iter().filter(|c| c.regs.has_osii) {
         let _ = writeln!(

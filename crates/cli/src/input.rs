@@ -25,16 +25,20 @@ pub fn read_key(arg: &Path, quiet: bool) -> Result<Cck, Failure> {
 
 /// Opens a dump (unlocking it with `key` when it is encrypted); errors name the file.
 pub fn open_dump(path: &Path, key: Option<&Cck>) -> Result<Dump, Failure> {
-    Dump::open(path, key).map_err(|e| {
-        let named = matches!(
-            e,
-            pvdump_core::Error::Format(_) | pvdump_core::Error::Open(_) | pvdump_core::Error::KeyRequired { .. }
-        );
-        let f = Failure::from(e);
-        if named {
-            f.context(path.display().to_string())
-        } else {
-            f
-        }
-    })
+    Dump::open(path, key).map_err(|e| named(e, path))
+}
+
+/// The failure for an error about the dump at `path`: messages about its contents start
+/// with the path (messages about opening it already name it).
+pub fn named(e: pvdump_core::Error, path: &Path) -> Failure {
+    let about_contents = matches!(
+        e,
+        pvdump_core::Error::Format(_) | pvdump_core::Error::Open(_) | pvdump_core::Error::KeyRequired { .. }
+    );
+    let f = Failure::from(e);
+    if about_contents {
+        f.context(path.display().to_string())
+    } else {
+        f
+    }
 }

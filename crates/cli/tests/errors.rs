@@ -112,16 +112,20 @@ fn missing_pv_compl_is_not_a_pv_dump() {
 
 #[test]
 fn invalid_page_state_names_frame_and_address() {
+    let mut component_offset = 0;
     let c = case("badpage", |d, _| {
         let (_, meta, _) = layout(d);
         let at = meta as usize + 5 * 16;
         d[at..at + 16].copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03]); // zero + shared
+        component_offset = at;
     });
     c.expect(
         4,
         &[
             "page frame 0x5",
             "guest address 0x5000",
+            &format!("tweak component at file offset {component_offset:#x}"),
+            "ffffffff000000000000000000000003",
             "both the zero (0x01) and shared (0x02)",
         ],
     );
@@ -203,11 +207,23 @@ fn missing_dump_and_unwritable_output_are_exit_5() {
 
 #[test]
 fn truncated_dump_names_the_structure() {
+    let mut cut = 0;
     let c = case("trunc", |d, _| {
         let (compl, _, _) = layout(d);
-        d.truncate(compl as usize + 100);
+        cut = compl as usize + 100;
+        d.truncate(cut);
     });
-    c.expect(4, &["reaches past the end of the file", "the dump is truncated"]);
+    // The section-name string table is the last structure of the file and the first one
+    // read through the section headers: it is what a cut after `pv_compl` names.
+    c.expect(
+        4,
+        &[
+            "section name string table (section 3)",
+            &format!("({cut:#x} bytes)"),
+            "reaches past the end of the file",
+            "the dump is truncated",
+        ],
+    );
 }
 
 #[test]

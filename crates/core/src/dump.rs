@@ -136,6 +136,24 @@ impl Dump {
         Dump::from_input(Input::Owned(bytes), key)
     }
 
+    /// Maps `path` and unlocks it as an encrypted PV dump with `key`: what `pvdump decrypt`
+    /// does. Any other kind of file is [`FormatError::NotPvDump`].
+    pub fn open_encrypted(path: &Path, key: &Cck) -> Result<Dump, Error> {
+        Dump::require_encrypted(Dump::open(path, Some(key))?)
+    }
+
+    /// [`Dump::open_encrypted`] for bytes held in memory.
+    pub fn encrypted_from_bytes(bytes: Vec<u8>, key: &Cck) -> Result<Dump, Error> {
+        Dump::require_encrypted(Dump::from_bytes(bytes, Some(key))?)
+    }
+
+    fn require_encrypted(dump: Dump) -> Result<Dump, Error> {
+        match dump.kind {
+            DumpKind::EncryptedPv => Ok(dump),
+            _ => Err(FormatError::NotPvDump.into()),
+        }
+    }
+
     /// Opens an [`Input`], like [`Dump::open`].
     pub fn from_input(input: Input, key: Option<&Cck>) -> Result<Dump, Error> {
         let mut kind = DumpKind::PlainElf;
@@ -153,12 +171,7 @@ impl Dump {
             let core = ElfCore::parse(data)?;
             // Either PV section makes it a PV dump: one without `pv_compl` is refused by
             // PvDump with the message that explains what is missing.
-            let pv_sections = core.section(SECTION_PV_COMPL).is_some() || core.section(SECTION_PV_MEM_META).is_some();
-            // An unreadable section table makes a plain vmcore (which needs no sections),
-            // unless a key says the caller expects an encrypted dump: then the table's error
-            // is the message.
-            let pv_expected = core.section_error().is_some() && key.is_some();
-            if !pv_sections && !pv_expected {
+            if core.section(SECTION_PV_COMPL).is_none() && core.section(SECTION_PV_MEM_META).is_none() {
                 return Ok(Contents::Plain(PlainElf::from_core(core)?));
             }
             kind = DumpKind::EncryptedPv;

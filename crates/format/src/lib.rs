@@ -39,6 +39,9 @@ mod pv;
 mod source;
 pub mod vmcoreinfo;
 
+#[cfg(test)]
+mod testutil;
+
 pub use compl::CompletionData;
 pub use cpu::{CpuDump, CpuRegisters};
 pub use elf::{ElfCore, LoadSegment, MAX_HEADERS, MAX_MEMORY_PER_FILE_BYTE, Note, NoteIter, NoteSegment, Section};

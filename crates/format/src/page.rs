@@ -128,3 +128,92 @@ impl PageCounts {
         self.encrypted + self.zero + self.shared
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn special(b14: u8, flags: u8) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        c[..4].copy_from_slice(&SPECIAL_INDICATOR);
+        c[14] = b14;
+        c[15] = flags;
+        c
+    }
+
+    #[test]
+    fn every_component_form_is_classified() {
+        let tweak = [0x12; 16];
+        assert_eq!(
+            PageState::classify(&tweak),
+            Ok(PageState::Encrypted { component: tweak })
+        );
+        // Three 0xff bytes are still a tweak: the indicator is all four.
+        let mut almost = [0xffu8; 16];
+        almost[3] = 0xfe;
+        assert!(matches!(PageState::classify(&almost), Ok(PageState::Encrypted { .. })));
+        assert_eq!(
+            PageState::classify(&special(0, 0x01)),
+            Ok(PageState::Zero { mapped: false })
+        );
+        assert_eq!(
+            PageState::classify(&special(0, 0x05)),
+            Ok(PageState::Zero { mapped: true })
+        );
+        assert_eq!(
+            PageState::classify(&special(0, 0x02)),
+            Ok(PageState::Shared { mapped: false })
+        );
+        assert_eq!(
+            PageState::classify(&special(0, 0x06)),
+            Ok(PageState::Shared { mapped: true })
+        );
+        assert_eq!(PageState::classify(&special(0, 0)), Err(InvalidPageState::NoFlag));
+        assert_eq!(
+            PageState::classify(&special(0, 0x04)),
+            Err(InvalidPageState::MappedOnly)
+        );
+        assert_eq!(
+            PageState::classify(&special(0, 0x03)),
+            Err(InvalidPageState::ZeroAndShared)
+        );
+        assert_eq!(
+            PageState::classify(&special(0, 0x81)),
+            Err(InvalidPageState::ReservedBits(0x80))
+        );
+        assert_eq!(
+            PageState::classify(&special(7, 0x01)),
+            Err(InvalidPageState::ReservedByte(7))
+        );
+    }
+
+    #[test]
+    fn to_component_is_the_inverse_of_classify() {
+        for s in [
+            PageState::Encrypted { component: [9; 16] },
+            PageState::Zero { mapped: false },
+            PageState::Zero { mapped: true },
+            PageState::Shared { mapped: false },
+            PageState::Shared { mapped: true },
+        ] {
+            assert_eq!(PageState::classify(&s.to_component()), Ok(s));
+        }
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let mut c = PageCounts::default();
+        for s in [
+            PageState::Encrypted { component: [0; 16] },
+            PageState::Zero { mapped: true },
+            PageState::Shared { mapped: false },
+            PageState::Shared { mapped: true },
+        ] {
+            c.add(&s);
+        }
+        assert_eq!(
+            (c.encrypted, c.zero, c.shared, c.mapped_flag, c.total()),
+            (1, 1, 2, 2, 4)
+        );
+    }
+}

@@ -107,3 +107,70 @@ impl PageSource for PlainElf<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{Load, build};
+
+    #[test]
+    fn unaligned_segments_become_page_blocks_with_zero_around_them() {
+        // 0x800 bytes at 0x1800 with a zero tail to 0x2200, and a page at 0x2000: the
+        // rounded ranges overlap and merge.
+        let f = build(
+            &[
+                Load {
+                    paddr: 0x1800,
+                    filesz: 0x800,
+                    memsz: 0xa00,
+                    fill: 0x11,
+                },
+                Load {
+                    paddr: 0x2400,
+                    filesz: 0x100,
+                    memsz: 0x100,
+                    fill: 0x22,
+                },
+            ],
+            &[],
+            &[],
+        );
+        let p = PlainElf::parse(&f).unwrap();
+        assert_eq!(
+            p.blocks(),
+            [MemoryBlock {
+                paddr: 0x1000,
+                size: 0x2000
+            }]
+        );
+        let mut buf = vec![0xeeu8; 0x2000];
+        let mut zero = [true; 2];
+        p.read_pages(0x1000, &mut buf, &mut zero).unwrap();
+        assert!(buf[..0x800].iter().all(|&b| b == 0));
+        assert!(buf[0x800..0x1000].iter().all(|&b| b == 0x11));
+        assert!(buf[0x1000..0x1400].iter().all(|&b| b == 0), "the zero tail and the gap");
+        assert!(buf[0x1400..0x1500].iter().all(|&b| b == 0x22));
+        assert!(buf[0x1500..].iter().all(|&b| b == 0));
+        assert_eq!(zero, [false, false]);
+        let mut page = [0u8; 4096];
+        assert_eq!(
+            p.read_pages(0x3000, &mut page, &mut [false]).unwrap_err(),
+            FormatError::outside_memory(0x3000)
+        );
+    }
+
+    #[test]
+    fn encrypted_dumps_are_refused() {
+        let f = build(
+            &[Load {
+                paddr: 0,
+                filesz: 0x1000,
+                memsz: 0x1000,
+                fill: 0,
+            }],
+            &[],
+            &[("pv_mem_meta", vec![0; 16])],
+        );
+        assert_eq!(PlainElf::parse(&f).unwrap_err(), FormatError::EncryptedInput);
+    }
+}

@@ -48,7 +48,6 @@ impl<'a> PvDump<'a> {
 
     /// Checks the PV sections, memory layout and CPU notes of an already parsed ELF core.
     pub fn from_core(core: ElfCore<'a>) -> Result<Self> {
-        core.require_sections()?;
         let compl = core.section(SECTION_PV_COMPL).cloned().ok_or(FormatError::NotPvDump)?;
         let mem_meta = core
             .section(SECTION_PV_MEM_META)
@@ -278,4 +277,165 @@ fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
         ));
     }
     Ok(cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::elf::push_note;
+    use crate::layout::pv::{CompletionDataV1, CpuDumpV1};
+    use crate::page::PageState;
+    use crate::testutil::{Load, build};
+
+    fn cpu_note(buf: &mut Vec<u8>, pid: u32) {
+        let mut prstatus = [0u8; 336];
+        prstatus[32..36].copy_from_slice(&pid.to_be_bytes());
+        push_note(buf, "CORE", NT_PRSTATUS, &prstatus);
+        let desc = CpuDumpV1 {
+            version: 1,
+            length: 1568,
+            ..CpuDumpV1::default()
+        };
+        push_note(buf, "LINUX", NT_S390_PV_CPU_DATA, &desc.to_bytes());
+    }
+
+    fn compl() -> Vec<u8> {
+        CompletionDataV1 {
+            version: 1,
+            length: 288,
+            ..CompletionDataV1::default()
+        }
+        .to_bytes()
+        .to_vec()
+    }
+
+    /// A PV-shaped dump: `pages` pages in the file of a load of `mem_pages` pages, one tweak
+    /// component per entry of `meta`.
+    fn dump(pages: u64, mem_pages: u64, meta: &[PageState], notes: &[u8]) -> Vec<u8> {
+        let meta: Vec<u8> = meta.iter().flat_map(|s| s.to_component()).collect();
+        build(
+            &[Load {
+                paddr: 0,
+                filesz: pages * PAGE_SIZE,
+                memsz: mem_pages * PAGE_SIZE,
+                fill: 0,
+            }],
+            notes,
+            &[("pv_mem_meta", meta), ("pv_compl", compl())],
+        )
+    }
+
+    fn two_cpus() -> Vec<u8> {
+        let mut n = Vec::new();
+        cpu_note(&mut n, 1);
+        cpu_note(&mut n, 2);
+        n
+    }
+
+    const ZERO: PageState = PageState::Zero { mapped: false };
+    const ENC: PageState = PageState::Encrypted { component: [1; 16] };
+
+    #[test]
+    fn cpus_are_grouped_with_qemus_pid() {
+        let d = dump(2, 2, &[ENC, ZERO], &two_cpus());
+        let pv = PvDump::parse(&d).unwrap();
+        let cpus = pv.cpus();
+        assert_eq!(cpus.len(), 2);
+        assert_eq!((cpus[0].index, cpus[0].qemu_pid), (0, Some(1)));
+        assert_eq!((cpus[1].index, cpus[1].qemu_pid), (1, Some(2)));
+        assert_eq!(cpus[1].desc.len(), 1568);
+        assert!(cpus[0].dump_v1().is_ok());
+        assert_eq!(pv.completion().unwrap().fields.length, 288);
+        let c = pv.page_counts().unwrap();
+        assert_eq!((c.encrypted, c.zero, c.unbacked), (1, 1, 0));
+    }
+
+    #[test]
+    fn a_zero_tail_past_the_file_needs_no_tweak_components() {
+        // 2 pages in the file, 5 pages of memory, components for the 2 file pages only.
+        let d = dump(2, 5, &[ENC, ZERO], &two_cpus());
+        let pv = PvDump::parse(&d).unwrap();
+        let c = pv.page_counts().unwrap();
+        assert_eq!((c.encrypted, c.zero, c.unbacked), (1, 1, 3));
+        // The file part must still be covered.
+        let d = dump(3, 5, &[ENC, ZERO], &two_cpus());
+        let e = PvDump::parse(&d).unwrap_err();
+        let meta = ElfCore::parse(&d).unwrap().section("pv_mem_meta").unwrap().file_offset;
+        assert_eq!(e.offset(), Some(meta), "names the section data, not its header: {e}");
+        assert!(
+            e.to_string()
+                .contains("holds tweak components for 2 pages (guest memory up to 0x2000)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn invalid_page_states_name_the_first_and_count_the_rest() {
+        let bad = {
+            let mut c = [0u8; 16];
+            c[..4].fill(0xff);
+            c
+        };
+        let mut d = dump(3, 3, &[ENC, ZERO, ZERO], &two_cpus());
+        let meta = ElfCore::parse(&d).unwrap().section("pv_mem_meta").unwrap().file_offset as usize;
+        d[meta + 16..meta + 32].copy_from_slice(&bad);
+        d[meta + 32..meta + 48].copy_from_slice(&bad);
+        let pv = PvDump::parse(&d).unwrap();
+        match pv.page_counts().unwrap_err() {
+            FormatError::InvalidPageState {
+                pfn, offset, others, ..
+            } => {
+                assert_eq!((pfn, offset, others), (1, meta as u64 + 16, 1));
+            }
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn structural_errors_name_what_is_missing() {
+        let mut one = Vec::new();
+        cpu_note(&mut one, 1);
+        let orphan = {
+            let mut n = Vec::new();
+            push_note(&mut n, "CORE", NT_PRSTATUS, &[0; 336]);
+            n.extend_from_slice(&one);
+            n
+        };
+        let e = PvDump::parse(&dump(1, 1, &[ENC], &orphan)).unwrap_err();
+        assert!(matches!(
+            e,
+            FormatError::Invalid {
+                structure: Structure::CpuNoteGroup,
+                problem: Problem::OrphanPrstatus { pid: 0 },
+                ..
+            }
+        ));
+        let mut none = Vec::new();
+        push_note(&mut none, "CORE", NT_PRPSINFO, &[0; 136]);
+        let e = PvDump::parse(&dump(1, 1, &[ENC], &none)).unwrap_err();
+        assert!(e.to_string().contains("hold no NT_S390_PV_CPU_DATA note"), "{e}");
+        let no_meta = build(
+            &[Load {
+                paddr: 0,
+                filesz: 4096,
+                memsz: 4096,
+                fill: 0,
+            }],
+            &one,
+            &[("pv_compl", compl())],
+        );
+        let e = PvDump::parse(&no_meta).unwrap_err();
+        assert!(e.to_string().contains("no `pv_mem_meta` section"), "{e}");
+        let plain = build(
+            &[Load {
+                paddr: 0,
+                filesz: 4096,
+                memsz: 4096,
+                fill: 0,
+            }],
+            &one,
+            &[],
+        );
+        assert_eq!(PvDump::parse(&plain).unwrap_err(), FormatError::NotPvDump);
+    }
 }

@@ -13,7 +13,7 @@ pub const LC_VMCORE_INFO: u64 = 0xe0c;
 pub const OS_INFO_MAGIC: u64 = 0x4f53_494e_464f_535a;
 /// Size of `struct os_info`.
 pub const OS_INFO_SIZE: usize = 4096;
-/// Offset of entry[0] (VMCOREINFO) in `struct os_info`.
+/// Offset of `entry[0]` (VMCOREINFO) in `struct os_info`.
 pub const OS_INFO_ENTRY0: usize = 32;
 /// Largest VMCOREINFO text pvdump will copy (the kernel uses one page).
 pub const MAX_VMCOREINFO: u64 = 1 << 20;
@@ -173,4 +173,76 @@ fn via_lowcore_note<S: PageSource + ?Sized>(src: &S) -> Result<Option<Vmcoreinfo
         paddr: text_addr,
         source: VmcoreinfoSource::LowcoreNote { note },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::elf::push_note;
+    use crate::testutil::Flat;
+
+    const TEXT: &[u8] = b"OSRELEASE=6.12.0\nPAGESIZE=4096\nCRASHTIME=1763800000\n";
+
+    fn put(m: &mut [u8], at: u64, b: &[u8]) {
+        m[at as usize..at as usize + b.len()].copy_from_slice(b);
+    }
+
+    fn with_os_info(text_size: u64) -> Vec<u8> {
+        let mut m = vec![0u8; 0x4000];
+        put(&mut m, LC_OS_INFO, &0x1000u64.to_be_bytes());
+        let mut os = vec![0u8; OS_INFO_SIZE];
+        os[0..8].copy_from_slice(&OS_INFO_MAGIC.to_be_bytes());
+        os[32..40].copy_from_slice(&0x2000u64.to_be_bytes());
+        os[40..48].copy_from_slice(&text_size.to_be_bytes());
+        let c = cksm(&os[12..]);
+        os[8..12].copy_from_slice(&c.to_be_bytes());
+        put(&mut m, 0x1000, &os);
+        put(&mut m, 0x2000, TEXT);
+        m
+    }
+
+    #[test]
+    fn found_through_os_info_with_a_valid_checksum() {
+        let v = find_vmcoreinfo(&Flat::new(with_os_info(TEXT.len() as u64 + 10)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.text, TEXT, "trailing NULs dropped");
+        assert_eq!(v.paddr, 0x2000);
+        assert_eq!(v.source, VmcoreinfoSource::OsInfo { os_info: 0x1000 });
+        assert_eq!(v.osrelease(), Some("6.12.0"));
+        assert_eq!(v.crashtime(), Some(1_763_800_000));
+        assert_eq!(v.get("PAGESIZE"), Some("4096"));
+        assert_eq!(v.get("NOPE"), None);
+    }
+
+    #[test]
+    fn a_bad_os_info_checksum_falls_back_to_the_lowcore_note() {
+        let mut m = with_os_info(TEXT.len() as u64);
+        m[0x1000 + 100] ^= 1; // the checksum no longer matches
+        assert_eq!(find_vmcoreinfo(&Flat::new(m.clone())).unwrap(), None);
+        let mut note = Vec::new();
+        push_note(&mut note, "VMCOREINFO", 0, TEXT);
+        put(&mut m, 0x3000, &note);
+        put(&mut m, LC_VMCORE_INFO, &0x3000u64.to_be_bytes());
+        let v = find_vmcoreinfo(&Flat::new(m)).unwrap().unwrap();
+        assert_eq!(v.source, VmcoreinfoSource::LowcoreNote { note: 0x3000 });
+        assert_eq!(v.paddr, 0x3000 + 24);
+        assert_eq!(v.text, TEXT);
+    }
+
+    #[test]
+    fn pointers_outside_memory_or_absurd_sizes_mean_no_vmcoreinfo() {
+        let mut m = with_os_info(MAX_VMCOREINFO + 1);
+        put(&mut m, LC_VMCORE_INFO, &0xffff_0000u64.to_be_bytes());
+        assert_eq!(find_vmcoreinfo(&Flat::new(m)).unwrap(), None);
+        assert_eq!(find_vmcoreinfo(&Flat::new(vec![0; 0x1000])).unwrap(), None);
+    }
+
+    #[test]
+    fn cksm_is_a_ones_complement_sum_of_words() {
+        assert_eq!(cksm(&[]), 0);
+        assert_eq!(cksm(&[0, 0, 0, 1, 0, 0, 0, 2]), 3);
+        assert_eq!(cksm(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2]), 2, "end-around carry");
+        assert_eq!(cksm(&[0x12]), 0x1200_0000, "a short tail is padded with zeros");
+    }
 }

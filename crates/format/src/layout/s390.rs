@@ -1,7 +1,8 @@
 //! The s390x core notes: what the kernel's /proc/vmcore, zgetdump and pvdump write for each
 //! CPU, and what crash, gdb and drgn read (formats.md D.2-D.3).
 //!
-//! [`push_cpu_notes`] writes the ten notes of one CPU and [`CpuNoteReader`] reads them back,
+//! [`push_cpu_notes`] writes the ten notes of one CPU and [`apply_register_note`] (with
+//! `crate::cpus_from_notes`) reads them back,
 //! both from the same structure definitions.
 
 use crate::consts::*;
