@@ -206,7 +206,7 @@ pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<usize, DecompressError> 
         } else if t >= 32 {
             // 001LLLLL [ext], then a little-endian distance.
             len = match t & 31 {
-                0 => M3_MAX_LEN + inp.ext()?,
+                0 => inp.ext()?.saturating_add(M3_MAX_LEN),
                 l => l + 2,
             };
             let (d, st) = inp.le16()?;
@@ -215,7 +215,7 @@ pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<usize, DecompressError> 
         } else if t >= 16 {
             // 0001HLLL [ext], then a little-endian distance; distance 16384 ends the stream.
             len = match t & 7 {
-                0 => M4_MAX_LEN + inp.ext()?,
+                0 => inp.ext()?.saturating_add(M4_MAX_LEN),
                 l => l + 2,
             };
             let (d, st) = inp.le16()?;
@@ -233,7 +233,7 @@ pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<usize, DecompressError> 
         } else if state == 0 {
             // 0000LLLL [ext]: a literal run of 4 or more bytes.
             let n = match t {
-                0 => RUN_MAX + inp.ext()?,
+                0 => inp.ext()?.saturating_add(RUN_MAX),
                 l => l + 3,
             };
             literals(&mut inp, dst, &mut op, n)?;
