@@ -11,7 +11,9 @@
 //! `--lzokay` uses the lzokay crate instead; `--all` compresses all-zero pages too;
 //! `--limit` gives the compressor a destination of 4095 bytes (it stops as soon as the
 //! page cannot shrink) instead of one of `worst_case_len`;
-//! `--repeat N` runs N passes (the time printed is the fastest).
+//! `--decompress` times decompressing the pages instead (pvdump-lzo's streams, with
+//! pvdump-lzo's or lzokay's decompressor); `--repeat N` runs N passes (the time printed is
+//! the fastest).
 
 use std::time::Instant;
 
@@ -33,6 +35,7 @@ fn main() {
     let mut lzokay = false;
     let mut all = false;
     let mut limit = false;
+    let mut unpack = false;
     let mut repeat = 1;
     let mut file = None;
     let mut args = std::env::args().skip(1);
@@ -41,12 +44,13 @@ fn main() {
             "--lzokay" => lzokay = true,
             "--all" => all = true,
             "--limit" => limit = true,
+            "--decompress" => unpack = true,
             "--repeat" => repeat = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             _ => file = Some(a),
         }
     }
     let Some(file) = file else {
-        eprintln!("usage: pages [--lzokay] [--all] [--limit] [--repeat N] FILE");
+        eprintln!("usage: pages [--lzokay] [--all] [--limit] [--decompress] [--repeat N] FILE");
         std::process::exit(2);
     };
     let mem = std::fs::read(&file).unwrap_or_else(|e| {
@@ -54,6 +58,10 @@ fn main() {
         std::process::exit(1)
     });
     let mut ours = Compressor::new();
+    if unpack {
+        decompress_pages(&mem, all, lzokay, repeat, &mut ours);
+        return;
+    }
     let mut dict = lzokay::compress::Dict::new();
     let mut out = vec![0u8; 2 * PAGE];
     let mut best = f64::MAX;
@@ -91,5 +99,39 @@ fn main() {
         mem.len() as f64 / best / 1e6,
         (pages * PAGE) as f64 / best / 1e6,
         packed as f64 / (pages * PAGE).max(1) as f64
+    );
+}
+
+/// Compresses the pages, then times decompressing all of them.
+fn decompress_pages(mem: &[u8], all: bool, lzokay: bool, repeat: usize, c: &mut Compressor) {
+    let mut out = vec![0u8; pvdump_lzo::worst_case_len(PAGE)];
+    let streams: Vec<Vec<u8>> = mem
+        .chunks_exact(PAGE)
+        .filter(|p| all || *p != ZERO)
+        .map(|p| {
+            let n = c.compress(p, &mut out).expect("worst_case_len");
+            out[..n].to_vec()
+        })
+        .collect();
+    let mut page = vec![0u8; PAGE];
+    let mut best = f64::MAX;
+    for _ in 0..repeat {
+        let wall = Instant::now();
+        let t = cpu_seconds(wall);
+        for s in &streams {
+            let n = if lzokay {
+                lzokay::decompress::decompress(s, &mut page).ok()
+            } else {
+                pvdump_lzo::decompress(s, &mut page).ok()
+            };
+            assert_eq!(n, Some(PAGE));
+        }
+        best = best.min(cpu_seconds(wall) - t);
+    }
+    println!(
+        "{}: decompressed {} pages in {best:.4} s of CPU: {:.0} MB/s of pages",
+        if lzokay { "lzokay" } else { "pvdump-lzo" },
+        streams.len(),
+        (streams.len() * PAGE) as f64 / best / 1e6
     );
 }

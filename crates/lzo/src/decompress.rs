@@ -130,6 +130,35 @@ impl In<'_> {
     }
 }
 
+/// Copies `s` to `d` (equal lengths). Short copies, the common case, are done with two
+/// fixed-size overlapping moves instead of a call to `memcpy`; nothing outside `d` is
+/// written.
+#[inline(always)]
+fn copy_exact(d: &mut [u8], s: &[u8]) {
+    let n = s.len();
+    debug_assert_eq!(n, d.len());
+    if n != d.len() {
+        return;
+    }
+    match n {
+        0 => {}
+        1..=3 => {
+            d[0] = s[0];
+            d[n / 2] = s[n / 2];
+            d[n - 1] = s[n - 1];
+        }
+        4..=8 => {
+            d[..4].copy_from_slice(&s[..4]);
+            d[n - 4..].copy_from_slice(&s[n - 4..]);
+        }
+        9..=16 => {
+            d[..8].copy_from_slice(&s[..8]);
+            d[n - 8..].copy_from_slice(&s[n - 8..]);
+        }
+        _ => d.copy_from_slice(s),
+    }
+}
+
 /// Copies `n` literals from the input to `dst[*op..]`.
 #[inline(always)]
 fn literals(inp: &mut In<'_>, dst: &mut [u8], op: &mut usize, n: usize) -> Result<(), DecompressError> {
@@ -139,7 +168,7 @@ fn literals(inp: &mut In<'_>, dst: &mut [u8], op: &mut usize, n: usize) -> Resul
     let Some(lit) = inp.src.get(inp.pos..inp.pos.saturating_add(n)) else {
         return Err(DecompressError::InputOverrun { offset: inp.at });
     };
-    dst[*op..*op + n].copy_from_slice(lit);
+    copy_exact(&mut dst[*op..*op + n], lit);
     inp.pos += n;
     *op += n;
     Ok(())
@@ -151,7 +180,8 @@ fn literals(inp: &mut In<'_>, dst: &mut [u8], op: &mut usize, n: usize) -> Resul
 fn copy_back(dst: &mut [u8], op: usize, dist: usize, len: usize) {
     let from = op - dist;
     if dist >= len {
-        dst.copy_within(from..from + len, op);
+        let (done, rest) = dst.split_at_mut(op);
+        copy_exact(&mut rest[..len], &done[from..from + len]);
     } else if dist == 1 {
         let b = dst[from];
         dst[op..op + len].fill(b);
