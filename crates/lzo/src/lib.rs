@@ -2,12 +2,13 @@
 //!
 //! - [`Compressor`]: a fast LZO1X-1 compressor (one hash table, one candidate per
 //!   position), tuned for 4 KiB pages. Create one per thread and reuse it: a call allocates
-//!   nothing and never clears the table. Its output is a standard raw LZO1X stream (no
-//!   header), as `lzo1x_1_compress` of liblzo2 writes it, accepted by liblzo2's
-//!   `lzo1x_decompress_safe` and the Linux kernel's LZO decompressor.
+//!   nothing. Its output is a standard raw LZO1X stream (no header) of the kind liblzo2's
+//!   `lzo1x_1_compress` writes, accepted by liblzo2's `lzo1x_decompress_safe` and the Linux
+//!   kernel's LZO decompressor, and depends only on the input.
 //! - [`decompress`]: decodes any LZO1X stream (the output of LZO1X-1 and of LZO1X-999 alike)
 //!   and rejects every malformed input with a typed [`DecompressError`] that names the input
-//!   offset; it never reads or writes out of bounds and never panics.
+//!   offset; it never reads or writes out of bounds, never writes past the bytes it
+//!   returns, and never panics.
 //! - [`worst_case_len`]: how large a destination always suffices for [`Compressor::compress`].
 //!
 //! ```
