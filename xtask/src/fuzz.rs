@@ -126,7 +126,10 @@ pub fn run(seconds: u64) -> anyhow::Result<()> {
         None => TARGETS.to_vec(),
     };
     if let Some(bad) = chosen.iter().find(|t| !TARGETS.contains(t)) {
-        bail!("PVDUMP_FUZZ_TARGETS: unknown target `{bad}` (targets: {})", TARGETS.join(", "));
+        bail!(
+            "PVDUMP_FUZZ_TARGETS: unknown target `{bad}` (targets: {})",
+            TARGETS.join(", ")
+        );
     }
     for target in TARGETS.iter().filter(|t| chosen.contains(t)) {
         let corpus = write_seeds(target)?;
