@@ -17,4 +17,4 @@ mod xts;
 pub use gcm::{CompletionSecrets, TagMismatch, open_completion, open_cpu, seal_completion, seal_cpu};
 pub use keys::{Cck, DumpKey, KeyFileError, XtsKey};
 pub use open::{Cpu, OpenError, OpenedDump, check_key};
-pub use xts::{PAGE, PageCipher};
+pub use xts::{Backend, BackendUnavailable, PAGE, PageCipher};
