@@ -18,7 +18,7 @@ fn component(i: usize) -> [u8; 16] {
 }
 
 fn bench(c: &mut Criterion) {
-    let key = XtsKey::from_bytes(std::array::from_fn(|i| i as u8 * 7 + 1));
+    let key = XtsKey::from_bytes(std::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(1)));
     let mut pages = vec![[0u8; 4096]; 256]; // 1 MiB
     for (i, p) in pages.iter_mut().enumerate() {
         p.fill(i as u8);
@@ -115,7 +115,7 @@ fn cpu_rate(bytes: u64, mut f: impl FnMut()) -> (f64, &'static str) {
 
 /// The per-core table in CPU time.
 fn cpu_table() {
-    let key = XtsKey::from_bytes(std::array::from_fn(|i| i as u8 * 7 + 1));
+    let key = XtsKey::from_bytes(std::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(1)));
     let mut pages = vec![[0u8; 4096]; 256];
     for (i, p) in pages.iter_mut().enumerate() {
         p.fill(i as u8);
