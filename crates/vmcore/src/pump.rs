@@ -408,7 +408,7 @@ mod tests {
             if let Some(f) = self.fail_at
                 && (paddr..paddr + out.len() as u64).contains(&f)
             {
-                return Err(FormatError::invalid("test memory", f, "injected failure"));
+                return Err(FormatError::outside_memory(f));
             }
             if let Some((written, window_bytes)) = self.written {
                 // One block at address 0: the output offset is the address.
