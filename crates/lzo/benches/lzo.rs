@@ -1,9 +1,9 @@
-//! 4 KiB page compression: pvdump-lzo against lzokay (criterion), on synthetic kernel-like
+//! 4 KiB page compression and decompression with pvdump-lzo (criterion), on synthetic kernel-like
 //! pages and, when the plain ELF dump of a real guest is present
 //! (`/work/cache/real-bookworm/real-256m-2cpu.elf` or `$PVDUMP_REAL_ELF`), on its memory.
 //!
 //! After criterion, a whole-memory pass compares, on the real dump's memory, every page
-//! through pvdump-lzo and lzokay (all-zero pages skipped, as the kdump writer does) with
+//! through pvdump-lzo (all-zero pages skipped, as the kdump writer does) with
 //! `lzop -1` of the same plaintext (extracted to a temporary file). Set
 //! `LZO_BENCH_WHOLE=0` to leave it out. The machine may be shared: that pass measures CPU
 //! time (this thread's from `/proc/thread-self/schedstat`, lzop's user + system time from
@@ -38,16 +38,6 @@ fn bench_pages(c: &mut Criterion, name: &str, pages: &[Vec<u8>]) {
             total
         })
     });
-    let mut dict = lzokay::compress::Dict::new();
-    g.bench_function("lzokay", |b| {
-        b.iter(|| {
-            let mut total = 0;
-            for p in pages {
-                total += lzokay::compress::compress_no_alloc(black_box(p), &mut out, &mut dict).unwrap_or(PAGE);
-            }
-            total
-        })
-    });
     g.finish();
 
     let streams: Vec<Vec<u8>> = pages
@@ -64,13 +54,6 @@ fn bench_pages(c: &mut Criterion, name: &str, pages: &[Vec<u8>]) {
         b.iter(|| {
             for s in &streams {
                 black_box(decompress(black_box(s), &mut page).unwrap_or(0));
-            }
-        })
-    });
-    g.bench_function("lzokay", |b| {
-        b.iter(|| {
-            for s in &streams {
-                black_box(lzokay::decompress::decompress(black_box(s), &mut page).unwrap_or(0));
             }
         })
     });
@@ -147,7 +130,7 @@ fn mbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e6
 }
 
-/// Every page of the real dump's memory through both compressors, and `lzop -1` on it.
+/// Every page of the real dump's memory through pvdump-lzo, and `lzop -1` on it.
 fn whole_memory() {
     let path = common::real_elf();
     let Ok(mut f) = std::fs::File::open(&path) else {
@@ -184,15 +167,6 @@ fn whole_memory() {
         size
     });
     let mut big = vec![0u8; worst_case_len(PAGE)];
-    let mut dict = lzokay::compress::Dict::new();
-    let (t_lzokay, size_lzokay) = fastest(1, || {
-        let mut size = 0;
-        for p in &nonzero {
-            let n = lzokay::compress::compress_no_alloc(p, &mut big, &mut dict).unwrap_or(PAGE);
-            size += n.min(PAGE);
-        }
-        size
-    });
     // The non-zero pages alone, without the zero check.
     let nz_bytes = nonzero.len() * PAGE;
     let (t_nz, _) = fastest(5, || {
@@ -219,13 +193,6 @@ fn whole_memory() {
         nz_bytes as f64 / 1048576.0,
         t_nz.as_secs_f64(),
         mbps(nz_bytes, t_nz)
-    );
-    println!(
-        "| lzokay, per page | {:.1} MiB (non-zero pages) | {:.3} s | {:.0} MB/s of those pages | {:.1} MiB |",
-        nz_bytes as f64 / 1048576.0,
-        t_lzokay.as_secs_f64(),
-        mbps(nz_bytes, t_lzokay),
-        size_lzokay as f64 / 1048576.0
     );
     match lzop {
         Ok((t, n)) => println!(

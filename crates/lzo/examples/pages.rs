@@ -8,12 +8,11 @@
 //! perf stat -e instructions lzop -1 -c mem.bin > /dev/null
 //! ```
 //!
-//! `--lzokay` uses the lzokay crate instead; `--all` compresses all-zero pages too;
+//! `--all` compresses all-zero pages too;
 //! `--limit` gives the compressor a destination of 4095 bytes (it stops as soon as the
 //! page cannot shrink) instead of one of `worst_case_len`;
-//! `--decompress` times decompressing the pages instead (pvdump-lzo's streams, with
-//! pvdump-lzo's or lzokay's decompressor); `--repeat N` runs N passes (the time printed is
-//! the fastest).
+//! `--decompress` times decompressing the pages instead; `--repeat N` runs N passes (the
+//! time printed is the fastest).
 
 use std::time::Instant;
 
@@ -32,7 +31,6 @@ fn cpu_seconds(wall: Instant) -> f64 {
 }
 
 fn main() {
-    let mut lzokay = false;
     let mut all = false;
     let mut limit = false;
     let mut unpack = false;
@@ -41,7 +39,6 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--lzokay" => lzokay = true,
             "--all" => all = true,
             "--limit" => limit = true,
             "--decompress" => unpack = true,
@@ -50,7 +47,7 @@ fn main() {
         }
     }
     let Some(file) = file else {
-        eprintln!("usage: pages [--lzokay] [--all] [--limit] [--decompress] [--repeat N] FILE");
+        eprintln!("usage: pages [--all] [--limit] [--decompress] [--repeat N] FILE");
         std::process::exit(2);
     };
     let mem = std::fs::read(&file).unwrap_or_else(|e| {
@@ -59,10 +56,9 @@ fn main() {
     });
     let mut ours = Compressor::new();
     if unpack {
-        decompress_pages(&mem, all, lzokay, repeat, &mut ours);
+        decompress_pages(&mem, all, repeat, &mut ours);
         return;
     }
-    let mut dict = lzokay::compress::Dict::new();
     let mut out = vec![0u8; 2 * PAGE];
     let mut best = f64::MAX;
     let (mut packed, mut pages, mut raw) = (0usize, 0usize, 0usize);
@@ -75,12 +71,8 @@ fn main() {
                 continue;
             }
             pages += 1;
-            let n = if lzokay {
-                lzokay::compress::compress_no_alloc(p, &mut out, &mut dict).ok()
-            } else {
-                let cap = if limit { PAGE - 1 } else { out.len() };
-                ours.compress(p, &mut out[..cap]).ok()
-            };
+            let cap = if limit { PAGE - 1 } else { out.len() };
+            let n = ours.compress(p, &mut out[..cap]).ok();
             match n {
                 Some(n) if n < PAGE => packed += n,
                 _ => {
@@ -92,8 +84,7 @@ fn main() {
         best = best.min(cpu_seconds(wall) - t);
     }
     println!(
-        "{}: {} of {} pages compressed ({raw} stored raw) in {best:.4} s of CPU: {:.0} MB/s of file, {:.0} MB/s of compressed pages, ratio {:.3}",
-        if lzokay { "lzokay" } else { "pvdump-lzo" },
+        "pvdump-lzo: {} of {} pages compressed ({raw} stored raw) in {best:.4} s of CPU: {:.0} MB/s of file, {:.0} MB/s of compressed pages, ratio {:.3}",
         pages,
         mem.len() / PAGE,
         mem.len() as f64 / best / 1e6,
@@ -103,7 +94,7 @@ fn main() {
 }
 
 /// Compresses the pages, then times decompressing all of them.
-fn decompress_pages(mem: &[u8], all: bool, lzokay: bool, repeat: usize, c: &mut Compressor) {
+fn decompress_pages(mem: &[u8], all: bool, repeat: usize, c: &mut Compressor) {
     let mut out = vec![0u8; pvdump_lzo::worst_case_len(PAGE)];
     let streams: Vec<Vec<u8>> = mem
         .chunks_exact(PAGE)
@@ -119,18 +110,13 @@ fn decompress_pages(mem: &[u8], all: bool, lzokay: bool, repeat: usize, c: &mut 
         let wall = Instant::now();
         let t = cpu_seconds(wall);
         for s in &streams {
-            let n = if lzokay {
-                lzokay::decompress::decompress(s, &mut page).ok()
-            } else {
-                pvdump_lzo::decompress(s, &mut page).ok()
-            };
+            let n = pvdump_lzo::decompress(s, &mut page).ok();
             assert_eq!(n, Some(PAGE));
         }
         best = best.min(cpu_seconds(wall) - t);
     }
     println!(
-        "{}: decompressed {} pages in {best:.4} s of CPU: {:.0} MB/s of pages",
-        if lzokay { "lzokay" } else { "pvdump-lzo" },
+        "pvdump-lzo: decompressed {} pages in {best:.4} s of CPU: {:.0} MB/s of pages",
         streams.len(),
         (streams.len() * PAGE) as f64 / best / 1e6
     );

@@ -59,6 +59,10 @@ fn compressible(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+/// Upper bound on the compressed size of the synthetic pages, in percent of the input
+/// (measured: 53.9%).
+const RATIO_PERCENT: usize = 56;
+
 const SIZES: &[usize] = &[
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 18, 19, 20, 31, 32, 33, 34, 35, 63, 64, 100, 237, 238, 239, 240, 255,
     256, 257, 273, 274, 511, 512, 1000, 2047, 2048, 2049, 4095, 4096, 4097, 8192, 16383, 16384, 16385, 49151, 49152,
@@ -231,19 +235,14 @@ fn worst_case_input_stays_within_the_bound() {
 
 #[test]
 fn synthetic_pages_compress_like_lzo1x_1() {
-    // Compression ratio in the ballpark of lzokay (which searches harder than LZO1X-1, so
-    // it may be smaller; tests/liblzo.rs compares with liblzo2's LZO1X-1 itself).
+    // The ratio on the synthetic kernel-like pages stays where LZO1X-1 puts it
+    // (tests/liblzo.rs compares page by page with liblzo2's LZO1X-1 itself).
     let pages = synthetic_pages(512, 1);
     let mut c = Compressor::new();
-    let mut dict = lzokay::compress::Dict::new();
-    let (mut ours, mut theirs) = (0usize, 0usize);
-    for p in &pages {
-        ours += round_trip(&mut c, p).len();
-        let mut z = vec![0u8; worst_case_len(PAGE)];
-        theirs += lzokay::compress::compress_no_alloc(p, &mut z, &mut dict).unwrap();
-    }
-    eprintln!("512 synthetic pages: ours {ours} bytes, lzokay {theirs} bytes");
-    assert!(ours * 100 <= theirs * 120, "ours {ours} vs lzokay {theirs}");
+    let ours: usize = pages.iter().map(|p| round_trip(&mut c, p).len()).sum();
+    let input = pages.len() * PAGE;
+    eprintln!("512 synthetic pages: {input} bytes -> {ours} bytes");
+    assert!(ours * 100 <= input * RATIO_PERCENT, "{ours} of {input} bytes");
 }
 
 #[test]

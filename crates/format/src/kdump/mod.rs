@@ -510,7 +510,7 @@ fn decompress(stored: &[u8], flags: u32, page: &mut [u8]) -> std::result::Result
                 other => return Err(format!("zlib: {other:?}")),
             }
         }
-        Some(Compression::Lzo) => lzokay::decompress::decompress(stored, page).map_err(|e| format!("lzo: {e:?}"))?,
+        Some(Compression::Lzo) => pvdump_lzo::decompress(stored, page).map_err(|e| format!("lzo: {e}"))?,
         Some(Compression::Snappy) => snap::raw::Decoder::new()
             .decompress(stored, page)
             .map_err(|e| format!("snappy: {e}"))?,

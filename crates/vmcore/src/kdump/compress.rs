@@ -16,8 +16,8 @@ pub enum PageCompressor {
     None,
     /// zlib level 1.
     Zlib(flate2::Compress),
-    /// LZO1X.
-    Lzo(Box<lzokay::compress::Dict>),
+    /// LZO1X-1 (pvdump-lzo).
+    Lzo(Box<pvdump_lzo::Compressor>),
     /// Raw snappy.
     Snappy(Box<snap::raw::Encoder>),
     /// zstd level 1.
@@ -30,7 +30,7 @@ impl PageCompressor {
         Ok(match c {
             Compression::None => PageCompressor::None,
             Compression::Zlib => PageCompressor::Zlib(flate2::Compress::new(flate2::Compression::fast(), true)),
-            Compression::Lzo => PageCompressor::Lzo(lzokay::compress::Dict::new()),
+            Compression::Lzo => PageCompressor::Lzo(Box::new(pvdump_lzo::Compressor::new())),
             Compression::Snappy => PageCompressor::Snappy(Box::new(snap::raw::Encoder::new())),
             Compression::Zstd => PageCompressor::Zstd(Box::new(
                 zstd::bulk::Compressor::new(1).map_err(|e| WriteError::io("starting the zstd compressor", e))?,
@@ -62,7 +62,7 @@ impl PageCompressor {
                     _ => return None,
                 }
             }
-            PageCompressor::Lzo(dict) => lzokay::compress::compress_no_alloc(page, out, dict).ok()?,
+            PageCompressor::Lzo(c) => c.compress(page, out).ok()?,
             PageCompressor::Snappy(e) => e.compress(page, out).ok()?,
             PageCompressor::Zstd(z) => z.compress_to_buffer(page, &mut out[..limit]).ok()?,
         };
