@@ -3,7 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
-/// Why mounting or unmounting failed.
+/// Why mounting or unmounting failed. Messages do not repeat their cause: print the
+/// [`std::error::Error::source`] chain (as `anyhow`'s `{:#}` does).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MountError {
@@ -11,7 +12,7 @@ pub enum MountError {
     #[error(transparent)]
     Dump(#[from] pvdump_core::Error),
     /// The mount point cannot be used.
-    #[error("mount point {}: {source}", path.display())]
+    #[error("mount point {}", path.display())]
     MountPoint {
         /// The mount point.
         path: PathBuf,
@@ -26,10 +27,10 @@ pub enum MountError {
         path: PathBuf,
     },
     /// The decryption thread pool cannot be started.
-    #[error("cannot start the decryption threads: {0}")]
+    #[error("cannot start the decryption threads")]
     Threads(#[from] rayon::ThreadPoolBuildError),
     /// The kernel refused the mount, or the FUSE handshake failed.
-    #[error("cannot mount a FUSE filesystem at {}: {source}{hint}", path.display())]
+    #[error("cannot mount a FUSE filesystem at {}{hint}", path.display())]
     Mount {
         /// The mount point.
         path: PathBuf,
@@ -40,7 +41,7 @@ pub enum MountError {
         hint: &'static str,
     },
     /// The FUSE session ended with an error.
-    #[error("the FUSE session at {} failed: {source}", path.display())]
+    #[error("the FUSE session at {} failed", path.display())]
     Session {
         /// The mount point.
         path: PathBuf,
@@ -49,7 +50,7 @@ pub enum MountError {
         source: io::Error,
     },
     /// The mounted file cannot be read back.
-    #[error("{} is not readable through the mount: {source}", path.display())]
+    #[error("{} is not readable through the mount", path.display())]
     NotReadable {
         /// The file.
         path: PathBuf,
@@ -58,7 +59,7 @@ pub enum MountError {
         source: io::Error,
     },
     /// Unmounting failed.
-    #[error("cannot unmount {}: {source}", path.display())]
+    #[error("cannot unmount {}", path.display())]
     Unmount {
         /// The mount point.
         path: PathBuf,

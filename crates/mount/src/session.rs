@@ -129,10 +129,15 @@ impl Server {
         let result = thread
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the FUSE session thread panicked")));
-        result.map_err(|source| MountError::Session {
-            path: self.path.clone(),
-            source,
-        })
+        match result {
+            // The kernel aborts the connection when the last reader of a lazily detached
+            // mount closes it: that is the normal end of a busy unmount.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => Ok(()),
+            r => r.map_err(|source| MountError::Session {
+                path: self.path.clone(),
+                source,
+            }),
+        }
     }
 }
 
