@@ -277,9 +277,9 @@ mod linux {
                 // The parent exits as soon as it reads this.
                 let _ = pipe.write_all(READY);
             }
-            None if !quiet => eprintln!(
-                "pvdump: serving {mnt}/{FILE_NAME} ({len} bytes) until unmounted: Ctrl-C, or umount {mnt}"
-            ),
+            None if !quiet => {
+                eprintln!("pvdump: serving {mnt}/{FILE_NAME} ({len} bytes) until unmounted: Ctrl-C, or umount {mnt}")
+            }
             None => {}
         }
         server.wait().map_err(failure)?;

@@ -224,8 +224,8 @@ impl Filesystem for DumpFs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pvdump_core::{Cck, Format, Output, WriteOptions};
     use crate::read::PAGE;
+    use pvdump_core::{Cck, Format, Output, WriteOptions};
     use pvdump_synth::SynthSpec;
 
     fn dump(spec: &SynthSpec) -> Dump {
@@ -271,7 +271,10 @@ mod tests {
         for p in 0..64 {
             cases.push((head + p * page - 3, 6));
         }
-        for (i, size) in [1, 511, 4096, 65536, 262143, 262144, 300000, 1 << 20].into_iter().enumerate() {
+        for (i, size) in [1, 511, 4096, 65536, 262143, 262144, 300000, 1 << 20]
+            .into_iter()
+            .enumerate()
+        {
             cases.push((head + i * 4093, size));
         }
         for (off, size) in cases {
@@ -286,7 +289,11 @@ mod tests {
         // The pool holds no plaintext after the replies.
         let pooled = fs.pool.pooled();
         assert!(!pooled.is_empty() && pooled.len() <= SESSION_THREADS);
-        assert!(pooled.iter().all(|b| b.len() <= MAX_READ + 2 * page && b.iter().all(|&x| x == 0)));
+        assert!(
+            pooled
+                .iter()
+                .all(|b| b.len() <= MAX_READ + 2 * page && b.iter().all(|&x| x == 0))
+        );
     }
 
     #[test]
@@ -314,7 +321,10 @@ mod tests {
         let dir = fs.attr(ROOT).unwrap();
         let file = fs.attr(FILE).unwrap();
         assert_eq!((dir.kind, dir.perm), (FileType::Directory, 0o500));
-        assert_eq!((file.kind, file.perm, file.size), (FileType::RegularFile, 0o400, want.len() as u64));
+        assert_eq!(
+            (file.kind, file.perm, file.size),
+            (FileType::RegularFile, 0o400, want.len() as u64)
+        );
         assert_eq!(file.blksize as usize, MAX_READ);
         // SAFETY: trivial getter.
         assert_eq!(file.uid, unsafe { libc::geteuid() });
@@ -326,6 +336,9 @@ mod tests {
         let spec = SynthSpec::simple(9, 1, 1);
         let locked = Dump::from_bytes(spec.dump_bytes(), None).unwrap();
         let e = DumpFs::new(locked, None).unwrap_err();
-        assert!(matches!(e, MountError::Dump(pvdump_core::Error::KeyRequired { .. })), "{e}");
+        assert!(
+            matches!(e, MountError::Dump(pvdump_core::Error::KeyRequired { .. })),
+            "{e}"
+        );
     }
 }

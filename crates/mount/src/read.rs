@@ -83,11 +83,7 @@ pub(crate) fn fill<S: PageSource + ?Sized>(
 
 fn fill_piece<S: PageSource + ?Sized>(image: &ElfImage<'_, S>, start: u64, buf: &mut [u8]) -> Result<(), ReadError> {
     let n = image.read_at(start, buf).map_err(ReadError::Format)?;
-    if n == buf.len() {
-        Ok(())
-    } else {
-        Err(ReadError::Short)
-    }
+    if n == buf.len() { Ok(()) } else { Err(ReadError::Short) }
 }
 
 /// Overwrites plaintext with zeros in a way the optimiser keeps (a vectorised memset, not
@@ -220,7 +216,10 @@ mod tests {
         }
         let pooled = pool.pooled();
         assert_eq!(pooled.len(), 2, "only `keep` buffers stay pooled");
-        assert!(pooled.iter().all(|b| b.iter().all(|&x| x == 0)), "pooled buffers are wiped");
+        assert!(
+            pooled.iter().all(|b| b.iter().all(|&x| x == 0)),
+            "pooled buffers are wiped"
+        );
         // A reused buffer starts as zeros, even when it grows.
         let l = pool.lease(20000);
         assert!(l.iter().all(|&x| x == 0));
