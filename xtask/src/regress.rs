@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use pvdump_core::{Cck, Dump, Format, Output, WriteOptions};
 use pvdump_format::{ElfCore, cpus_from_notes};
-use pvdump_vmcore::AtomicFile;
+use pvdump_vmcore::{Destination, Policy};
 use sha2::{Digest, Sha256};
 
 fn dirs(root: &Path) -> Vec<PathBuf> {
@@ -39,7 +39,9 @@ fn check(dir: &Path, out_dir: &Path) -> anyhow::Result<Row> {
     let out_path = out_dir.join(format!("{name}.vmcore"));
     let _ = std::fs::remove_file(&out_path);
     let t = Instant::now();
-    let out = AtomicFile::create(&out_path, true)?;
+    let Destination::File(out) = Destination::open(&out_path, Policy::new(true), &[])? else {
+        bail!("{}: not a regular file", out_path.display());
+    };
     let stats = dump.write(Format::Elf, &mut Output::File(out.file()), &WriteOptions::default())?;
     out.commit()?;
     let secs = t.elapsed().as_secs_f64();

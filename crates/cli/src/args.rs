@@ -42,9 +42,10 @@ pub enum Command {
     /// Decrypt a PV dump into a plain vmcore.
     ///
     /// Every page state and every CPU note is checked before any output is written. The
-    /// output is written under a temporary name next to OUT and renamed when complete, so a
-    /// failure or Ctrl-C never leaves a partial file. In ELF output zero pages become holes
-    /// (sparse file); in kdump output they all share one zero block.
+    /// output file is private (mode 0600) from its first byte and gets its name only when
+    /// complete, so a failure, Ctrl-C or even kill -9 never leaves a partial file. In ELF
+    /// output zero pages become holes (sparse file); in kdump output they all share one zero
+    /// block.
     #[command(after_help = crate::exit::help_table())]
     Decrypt(DecryptArgs),
     /// Describe a dump: layout, memory, CPUs, page states; with --key also registers.
@@ -171,8 +172,13 @@ impl Compress {
 /// Output options shared by `decrypt` and `convert`.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Output file, or '-' for standard output (a stream: an ELF is written in order with its
-    /// zero pages, a kdump file in the flattened format).
+    /// Output file, or '-' for standard output.
+    ///
+    /// A new file is created with mode 0600 (whatever the umask) and named only once complete.
+    /// Standard output, an existing character device or FIFO are written as a stream (an ELF
+    /// in order with its zero pages, a kdump file in the flattened format); they are never
+    /// replaced. Directories, block devices, sockets, symbolic links, terminals and the inputs
+    /// (key file, dump) are refused.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     /// Page compression for --format kdump (default zlib, which every reader supports).
@@ -183,11 +189,18 @@ pub struct OutputArgs {
     /// lzo 22% / ~8 MB/s (slow!), none 81%.
     #[arg(short, long, value_enum, value_name = "ALGO")]
     pub compress: Option<Compress>,
-    /// Replace OUT if it exists (it is replaced only once the new file is complete).
+    /// Replace OUT if it is an existing regular file (atomically, once the new file is
+    /// complete). Never a device, FIFO, link or directory, nor an input.
     #[arg(long)]
     pub force: bool,
-    /// Worker threads (default: all cores).
-    #[arg(short = 'j', long, value_name = "N")]
+    /// Worker threads, 1 to 1024 (default: all cores).
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = clap::builder::RangedI64ValueParser::<usize>::new().range(1..=1024)
+    )]
     pub threads: Option<usize>,
     /// No progress bar and no summary line (errors and warnings are still printed). The
     /// progress bar is shown only when stderr is a terminal.
@@ -209,14 +222,16 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Args)]
 pub struct KeyArg {
-    /// Customer communication key file: 32 raw bytes, or 64 hex digits.
+    /// Customer communication key: a file of 32 raw bytes or 64 hex digits, a FIFO or pipe
+    /// (--key <(gpg -d cck.gpg)), or '-' for standard input.
     #[arg(short, long, value_name = "CCK")]
     pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// Customer communication key file: 32 raw bytes, or 64 hex digits.
+    /// Customer communication key: a file of 32 raw bytes or 64 hex digits, a FIFO or pipe
+    /// (--key <(gpg -d cck.gpg)), or '-' for standard input.
     #[arg(short, long, value_name = "CCK")]
     pub key: PathBuf,
     /// The encrypted dump written by QEMU dump-guest-memory.

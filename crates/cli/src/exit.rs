@@ -11,7 +11,7 @@ use pvdump_core::{Error, ErrorKind};
 pub enum Code {
     /// Success.
     Success = 0,
-    /// Usage error, unusable key file, or the output exists.
+    /// Usage error, unusable key, or an output path that cannot be used.
     Usage = 2,
     /// The key does not match this dump.
     WrongKey = 3,
@@ -21,17 +21,21 @@ pub enum Code {
     Io = 5,
     /// Interrupted by SIGINT/SIGTERM/SIGHUP (128 + SIGINT).
     Interrupted = 130,
+    /// The reader of the output stream went away (`| head`): stopped quietly, with the status
+    /// a shell reports for a process killed by SIGPIPE (128 + 13).
+    BrokenPipe = 141,
 }
 
 impl Code {
     /// Every code, in table order.
-    pub const ALL: [Code; 6] = [
+    pub const ALL: [Code; 7] = [
         Code::Success,
         Code::Usage,
         Code::WrongKey,
         Code::BadDump,
         Code::Io,
         Code::Interrupted,
+        Code::BrokenPipe,
     ];
 
     /// What the code means, as the table says it.
@@ -39,14 +43,17 @@ impl Code {
         match self {
             Code::Success => "success",
             Code::Usage => {
-                "usage error, unusable key file, output exists (without --force), or output would overwrite an input"
+                "usage error, unusable key, output exists (without --force), or OUT cannot be used: an input, a terminal, a directory, block device, socket or symbolic link"
             }
             Code::WrongKey => "the key does not match this dump",
             Code::BadDump => "the dump is invalid, truncated, corrupted, or not the kind of dump the command needs",
             Code::Io => {
                 "I/O error: the dump cannot be opened or read, the output cannot be created or written (full disk), or the mount failed"
             }
-            Code::Interrupted => "interrupted (SIGINT/SIGTERM); no output file is left behind",
+            Code::Interrupted => "interrupted (SIGINT, SIGTERM or SIGHUP); no output file is left behind",
+            Code::BrokenPipe => {
+                "the output stream was closed by its reader (e.g. piped into head): pvdump stopped quietly, with the status a shell gives a process killed by SIGPIPE (128 + 13)"
+            }
         }
     }
 }
@@ -129,6 +136,19 @@ impl From<Error> for Failure {
 impl From<pvdump_core::FormatError> for Failure {
     fn from(e: pvdump_core::FormatError) -> Self {
         Failure::from(Error::from(e))
+    }
+}
+
+impl From<pvdump_vmcore::OutputError> for Failure {
+    /// The output path cannot be used: the user's to fix (exit 2) unless a system call
+    /// failed (exit 5).
+    fn from(e: pvdump_vmcore::OutputError) -> Self {
+        use pvdump_vmcore::OutputErrorKind as K;
+        let code = match e.kind() {
+            K::Exists | K::IsInput | K::Refused => Code::Usage,
+            _ => Code::Io,
+        };
+        Failure::new(code, e)
     }
 }
 

@@ -1,20 +1,23 @@
 //! Reading the key and opening the dump, with the messages the binary adds.
 
+use std::io::Write;
 use std::path::Path;
 
-use pvdump_core::{Cck, Dump};
+use pvdump_core::{Cck, Dump, KeySource};
 
 use crate::exit::Failure;
 
-/// Reads the key file; warns (unless `quiet`) when group or others can read it.
-pub fn read_key(path: &Path, quiet: bool) -> Result<Cck, Failure> {
-    let key = pvdump_core::read_key_file(path).map_err(pvdump_core::Error::from)?;
+/// Reads the key `--key` names (a file, FIFO or pipe, or standard input for `-`); warns
+/// (unless `quiet`) when a regular key file can be read or written by group or others.
+pub fn read_key(arg: &Path, quiet: bool) -> Result<Cck, Failure> {
+    let source = KeySource::from_arg(arg);
+    let key = pvdump_core::read_key(&source).map_err(pvdump_core::Error::from)?;
     if let Some(mode) = key.shared_mode
         && !quiet
     {
-        eprintln!(
-            "pvdump: warning: key file {} is readable or writable by group or others (mode {mode:o}); consider chmod 600",
-            path.display(),
+        let _ = writeln!(
+            std::io::stderr(),
+            "pvdump: warning: {source} is readable or writable by group or others (mode {mode:o}); consider chmod 600",
         );
     }
     Ok(key.cck)

@@ -12,14 +12,19 @@ mod mount;
 mod signals;
 mod write;
 
+use std::io::Write;
+
 use clap::Parser;
 
 fn main() {
+    make_undumpable();
+    quiet_on_closed_stdout();
+    // First of all, so that no signal finds the default action (death without cleanup).
+    signals::install();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => exit_with_clap_error(e),
     };
-    signals::install();
     let result = match &cli.command {
         args::Command::Decrypt(a) => decrypt::run(a),
         args::Command::Info(a) => info::run(a),
@@ -27,9 +32,53 @@ fn main() {
         args::Command::Mount(a) => mount::run(a),
     };
     if let Err(f) = result {
-        eprintln!("pvdump: error: {:#}", f.error);
+        // A closed output pipe is told by the exit status alone, as a process killed by
+        // SIGPIPE would be; everything else gets its message (if stderr still works).
+        if f.code != exit::Code::BrokenPipe {
+            let _ = writeln!(std::io::stderr(), "pvdump: error: {:#}", f.error);
+        }
         std::process::exit(f.code as i32);
     }
+}
+
+/// Makes the process non-dumpable (Linux `PR_SET_DUMPABLE` 0) for its whole life: the key,
+/// the keys derived from it and the decrypted guest memory pass through this process, so a
+/// crash must not write them into a core file (systemd-coredump, apport, or `core` in the
+/// working directory), and other processes of the same user must not read its memory through
+/// ptrace or /proc/PID/mem. A side effect: a debugger or strace needs CAP_SYS_PTRACE to attach.
+fn make_undumpable() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: prctl(PR_SET_DUMPABLE) takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+/// `println!` panics when standard output is a closed pipe (`pvdump info | head -1`); this
+/// hook turns that panic into the quiet exit status of a closed pipe (141) instead of a panic
+/// message, and any other failure to print into an ordinary I/O error (exit 5). Every other
+/// panic goes to the default hook.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(cause) = msg.strip_prefix("failed printing to stdout: ") {
+            if cause.contains(&format!("(os error {})", libc::EPIPE)) {
+                std::process::exit(exit::Code::BrokenPipe as i32);
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "pvdump: error: cannot write to standard output: {cause}"
+            );
+            std::process::exit(exit::Code::Io as i32);
+        }
+        default(info);
+    }));
 }
 
 /// Help and version go to stdout with exit 0; usage errors get the one message style
@@ -42,6 +91,17 @@ fn exit_with_clap_error(e: clap::Error) -> ! {
     }
     let text = e.render().to_string();
     let text = text.strip_prefix("error: ").unwrap_or(&text);
-    eprint!("pvdump: error: {text}");
+    let _ = write!(std::io::stderr(), "pvdump: error: {text}");
     std::process::exit(exit::Code::Usage as i32);
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_process_becomes_undumpable() {
+        super::make_undumpable();
+        // SAFETY: PR_GET_DUMPABLE takes no pointer and returns the flag.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0);
+    }
 }

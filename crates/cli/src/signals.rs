@@ -1,79 +1,85 @@
-//! SIGINT/SIGTERM: set a flag the writers poll between chunks, so they stop, the temporary
-//! output is removed, and pvdump exits with 130. A second signal exits at once after
-//! removing pending temporary files.
+//! Signals.
 //!
-//! SIGBUS: the dump is memory-mapped. If another process truncates it while pvdump reads
-//! it, touching a page past the new end raises SIGBUS. The handler removes the temporary
-//! output (its path is kept as a C string for exactly this), prints a fixed message and
-//! exits with 5, using only async-signal-safe calls (unlink, write, _exit).
+//! SIGINT, SIGTERM, SIGHUP (the terminal or ssh session closed): set [`CANCEL`], which the
+//! writers poll between 1 MiB chunks and the commands check between stages ([`check`]); the
+//! unfinished output is discarded (an unnamed `O_TMPFILE` vanishes with its descriptor; the
+//! named temporary file of the fallback is removed) and pvdump exits with 130. A watcher
+//! thread ends the process two seconds later if the work does not stop by itself (a write
+//! blocked on a stuck pipe, a key read waiting on a FIFO). A second signal ends it at once,
+//! after removing the registered temporary files from the handler (async-signal-safe). A
+//! signal that was ignored when pvdump started (`nohup`, a background job of a script) stays
+//! ignored, except SIGTERM.
+//!
+//! SIGBUS: the dump is memory-mapped. If another process truncates it while pvdump reads it,
+//! touching a page past the new end raises SIGBUS. The handler removes the registered
+//! temporary files, prints a fixed message and exits with 5.
+//!
+//! SIGPIPE stays ignored (as the Rust runtime sets it): a closed output pipe is an EPIPE
+//! error, turned into the quiet exit status 141 by the callers.
 
-use std::ffi::CString;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::exit::{Code, Failure};
+
+/// Set by the first SIGINT, SIGTERM or SIGHUP.
 pub static CANCEL: AtomicBool = AtomicBool::new(false);
 
-/// The temporary output file, as a NUL-terminated path, or null.
-static TEMP_PATH: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Remembers the temporary output so the SIGBUS handler can remove it.
-pub fn set_temp_path(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-        return;
-    };
-    let old = TEMP_PATH.swap(c.into_raw(), Ordering::SeqCst);
-    if !old.is_null() {
-        // SAFETY: `old` came from CString::into_raw above and is no longer reachable.
-        drop(unsafe { CString::from_raw(old) });
-    }
-}
-
-/// Forgets the temporary output (it was renamed or removed).
-pub fn clear_temp_path() {
-    let old = TEMP_PATH.swap(std::ptr::null_mut(), Ordering::SeqCst);
-    if !old.is_null() {
-        // SAFETY: as in `set_temp_path`. A SIGBUS handler running at this very moment may
-        // still read it; the window is a few instructions after the output is complete.
-        drop(unsafe { CString::from_raw(old) });
+/// Stops a command between stages once a signal came.
+pub fn check() -> Result<(), Failure> {
+    if CANCEL.load(Ordering::SeqCst) {
+        Err(Failure::new(Code::Interrupted, anyhow::anyhow!("interrupted")))
+    } else {
+        Ok(())
     }
 }
 
 extern "C" fn on_sigbus(_sig: libc::c_int) {
     const MSG: &[u8] = b"pvdump: error: the dump file changed while it was being read (it was truncated or its storage failed: SIGBUS); no output was written\n";
-    let p = TEMP_PATH.load(Ordering::SeqCst);
-    // SAFETY: unlink, write and _exit are async-signal-safe; `p` is null or a valid C string.
+    // Only atomics and unlink(2).
+    pvdump_vmcore::remove_temp_files_from_signal_handler();
+    // SAFETY: write and _exit are async-signal-safe.
     unsafe {
-        if !p.is_null() {
-            libc::unlink(p);
-        }
         libc::write(2, MSG.as_ptr().cast(), MSG.len());
-        libc::_exit(5);
+        libc::_exit(Code::Io as libc::c_int);
     }
 }
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+extern "C" fn on_cancel(_sig: libc::c_int) {
     if CANCEL.swap(true, Ordering::SeqCst) {
-        // Second signal: the user insists. Only async-signal-safe calls are allowed here,
-        // so the temporary files are left to the cleanup thread started in `install`.
-        unsafe { libc::_exit(130) };
+        // A second signal: the user insists. Remove what has a name, then go.
+        pvdump_vmcore::remove_temp_files_from_signal_handler();
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(Code::Interrupted as libc::c_int) };
     }
 }
 
-/// Installs the handlers and a watcher thread that removes temporary files once the
-/// writers have had a moment to stop on their own.
-pub fn install() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
+/// Installs `handler` for `sig` (with SA_RESTART, so blocking calls resume and the writers
+/// see the flag); with `keep_ignored`, leaves a signal alone that was ignored at startup.
+fn set(sig: libc::c_int, handler: extern "C" fn(libc::c_int), keep_ignored: bool) {
+    // SAFETY: sigaction with zeroed structures (a valid empty mask), querying first; the
+    // handlers only touch atomics and call async-signal-safe functions.
     unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
-        libc::signal(
-            libc::SIGBUS,
-            on_sigbus as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if keep_ignored && libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN {
+            return;
+        }
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
     }
-    std::thread::spawn(|| {
+}
+
+/// Installs the handlers and the watcher thread.
+pub fn install() {
+    set(libc::SIGINT, on_cancel, true);
+    set(libc::SIGHUP, on_cancel, true);
+    set(libc::SIGTERM, on_cancel, false);
+    set(libc::SIGBUS, on_sigbus, false);
+    // Without the watcher (no thread to be had) the writers still stop on the flag.
+    let _ = std::thread::Builder::new().name("signal-watcher".into()).spawn(|| {
         while !CANCEL.load(Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -81,7 +87,7 @@ pub fn install() {
         // to a stuck pipe may never return).
         std::thread::sleep(std::time::Duration::from_secs(2));
         pvdump_vmcore::remove_pending_temp_files();
-        eprintln!("pvdump: interrupted");
-        std::process::exit(130);
+        let _ = writeln!(std::io::stderr(), "pvdump: interrupted");
+        std::process::exit(Code::Interrupted as i32);
     });
 }

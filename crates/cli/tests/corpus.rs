@@ -99,18 +99,21 @@ fn cases(all: &[mutants::Mutant]) -> Vec<Case> {
         |_, _| {},
     ));
     v.push(key_case(
-        "key: a FIFO",
+        "key: a FIFO holding 16 bytes",
         2,
-        &["key file", "not a regular file"],
-        |p, _| {
+        &["key file", "holds 16 bytes"],
+        |p, k| {
             let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
             assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            // The writer blocks until pvdump opens the FIFO (FIFOs are read, once).
+            let (p, k) = (p.to_path_buf(), *k);
+            std::thread::spawn(move || std::fs::write(p, &k[..16]));
         },
     ));
     v.push(key_case(
         "key: /dev/zero",
         2,
-        &["key file", "not a regular file"],
+        &["key file", "more than 4096 bytes"],
         |_, _| {},
     ));
     v.push(key_case("key: 1 MiB", 2, &["key file", "1048576 bytes"], |p, _| {
@@ -173,7 +176,7 @@ fn cases(all: &[mutants::Mutant]) -> Vec<Case> {
     v.push(args_case(
         "output: is the input",
         2,
-        &["over the input dump"],
+        &["is the input dump", "refusing to write the output over an input"],
         |_, dump, key| (decrypt_args(key, dump, dump), None),
     ));
     v.push(args_case(

@@ -151,7 +151,7 @@ fn output_over_input_is_refused_even_with_force() {
     let before = std::fs::read(&c.dump).unwrap();
     let o = run(&[&"decrypt", &"--force", &"--key", &c.key, &c.dump, &"-o", &c.dump]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("refusing to write the output over the input"));
+    assert!(stderr(&o).contains("is the input dump; refusing to write the output over an input"));
     assert_eq!(std::fs::read(&c.dump).unwrap(), before);
 }
 

@@ -38,7 +38,7 @@ mod key;
 pub use dump::{Compression, Cpu, Dump, DumpKind, Format, Written, vmcoreinfo_source};
 pub use error::{Error, ErrorKind};
 pub use input::Input;
-pub use key::{KeyError, KeyFile, MAX_KEY_FILE, file_kind, read_key_file};
+pub use key::{KeyError, KeyFile, KeySource, MAX_KEY_FILE, file_kind, read_key, read_key_file};
 pub use pvdump_crypto::{Cck, OpenError};
 pub use pvdump_format::{
     CpuRegisters, FormatError, KdumpFile, MemoryBlock, PageCounts, PageSource, PvDump, Utsname, Vmcoreinfo,

@@ -17,7 +17,7 @@ fn inputs(target: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n == ".keep"))
+        .filter(|p| p.is_file() && p.file_name().is_none_or(|n| n != ".keep"))
         .filter(|p| p.extension().is_none_or(|x| x != "md"))
         .collect();
     v.sort();

@@ -7,7 +7,10 @@ use pvdump_format::KdumpFile;
 use pvdump_format::layout::kdump::PageDesc;
 use pvdump_format::{CpuRegisters, FormatError, MemoryBlock, PageSource};
 use pvdump_vmcore::kdump::KdumpLayout;
-use pvdump_vmcore::{AtomicFile, Compression, KdumpInfo, Output, WriteError, WriteOptions, build_notes, write_kdump};
+use pvdump_vmcore::{
+    Compression, Destination, KdumpInfo, Output, Policy, PrivateFile, WriteError, WriteOptions, build_notes,
+    write_kdump,
+};
 
 const PAGE: u64 = 4096;
 
@@ -168,6 +171,14 @@ fn check_descriptors(bytes: &[u8], c: Compression) {
     assert!(bytes[l.zero_offset as usize..][..4096].iter().all(|&b| b == 0));
 }
 
+/// A new private output file at `path` (which must not be a device or FIFO).
+fn private_file(path: &std::path::Path, force: bool) -> PrivateFile {
+    match Destination::open(path, Policy::new(force), &[]) {
+        Ok(Destination::File(f)) => f,
+        other => panic!("{}: {other:?}", path.display()),
+    }
+}
+
 #[test]
 fn every_compression_file_and_stream() {
     let m = mem();
@@ -175,7 +186,7 @@ fn every_compression_file_and_stream() {
     std::fs::create_dir_all(&dir).unwrap();
     for c in Compression::ALL {
         let path = dir.join(format!("out.{c}"));
-        let f = AtomicFile::create(&path, true).unwrap();
+        let f = private_file(&path, true);
         let stats = write_kdump(&m, &notes(), &info(), c, &mut Output::File(f.file()), &opts()).unwrap();
         f.commit().unwrap();
         let file = std::fs::read(&path).unwrap();
@@ -207,8 +218,7 @@ fn source_failure_leaves_no_file_and_stops_early() {
     let dir = std::env::temp_dir().join(format!("pvdump-vmcore-kdump-fail-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("out.kdump");
-    let f = AtomicFile::create(&path, false).unwrap();
-    let temp = f.temp_path().to_path_buf();
+    let f = private_file(&path, false);
     let r = write_kdump(
         &m,
         &notes(),
@@ -219,8 +229,8 @@ fn source_failure_leaves_no_file_and_stops_early() {
     );
     assert!(matches!(r, Err(WriteError::Source(_))), "{r:?}");
     drop(f);
-    assert!(!path.exists() && !temp.exists());
-    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    assert!(!path.exists());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing left behind");
     // Stopped within a window or two of the failure, not after reading everything.
     assert!(
         m.reads.load(Ordering::Relaxed) < 12,

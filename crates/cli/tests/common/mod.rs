@@ -242,3 +242,49 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The number of threads of a running process (from /proc/PID/status, which stays readable
+/// although pvdump makes itself non-dumpable), or `None` once it is gone.
+pub fn thread_count(pid: u32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Waits until a `pvdump decrypt --threads 1` child is writing its output: it then has three
+/// threads (main, the signal watcher, one worker; the worker pool starts just before the
+/// first page is written). Calls `meanwhile` on every poll (e.g. to check that the output
+/// directory has not changed). Panics if the child exits first or after 60 s.
+pub fn wait_until_writing(child: &mut std::process::Child, mut meanwhile: impl FnMut()) {
+    let start = std::time::Instant::now();
+    loop {
+        meanwhile();
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("pvdump ended ({status}) before it was seen writing");
+        }
+        if thread_count(child.id()).is_some_and(|n| n >= 3) {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "pvdump was not seen writing within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+/// Whether the file system of `dir` supports `O_TMPFILE` (then pvdump's output has no name
+/// at all until it is complete; elsewhere it is a named, registered 0600 temporary file).
+pub fn tmpfile_supported(dir: &Path) -> bool {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path and the mode argument O_TMPFILE needs; the descriptor is
+    // closed at once.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600) };
+    if fd >= 0 {
+        // SAFETY: closing the descriptor opened above.
+        unsafe { libc::close(fd) };
+    }
+    fd >= 0
+}

@@ -720,25 +720,3 @@ fn the_registry_is_bounded_and_frees_its_slots() {
     assert!(registry::registered().is_empty());
     drop(registry::register(&s.path("again")).unwrap());
 }
-
-#[test]
-fn atomic_file_is_private_and_never_opens_a_stream() {
-    let _g = serial();
-    let s = Scratch::new("atomic");
-    let path = s.path("vmcore");
-    let f = AtomicFile::create(&path, false).unwrap();
-    assert_eq!(mode_of(f.temp_path()), 0o600);
-    f.file().write_all_at(b"data", 0).unwrap();
-    f.commit().unwrap();
-    assert_eq!(mode_of(&path), 0o600);
-    assert!(matches!(
-        AtomicFile::create(&path, false),
-        Err(WriteError::OutputExists { .. })
-    ));
-    let fifo = s.path("pipe");
-    mkfifo(&fifo);
-    // Returns at once (no reader needed) and leaves the FIFO in place.
-    assert!(matches!(AtomicFile::create(&fifo, true), Err(WriteError::Io { .. })));
-    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
-    assert_eq!(s.names(), ["pipe", "vmcore"]);
-}

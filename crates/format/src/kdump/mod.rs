@@ -592,3 +592,6 @@ fn parse_records(data: &[u8]) -> Result<Vec<Record>> {
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests;
