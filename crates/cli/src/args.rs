@@ -104,7 +104,8 @@ fn mount_help() -> String {
 
 #[derive(Debug, Args)]
 pub struct MountArgs {
-    /// Customer communication key file: 32 raw bytes, or 64 hex digits.
+    /// Customer communication key: a file of 32 raw bytes or 64 hex digits, a FIFO or pipe
+    /// (--key <(gpg -d cck.gpg)), or '-' for standard input.
     #[arg(short, long, value_name = "CCK")]
     pub key: PathBuf,
     /// The encrypted dump written by QEMU dump-guest-memory.

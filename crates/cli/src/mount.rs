@@ -7,12 +7,13 @@
 //! pipe; the parent then exits 0. If the child fails first, its message has already gone
 //! to the shared stderr and the parent exits with the child's code (3 wrong key, 4 bad
 //! dump, ...). Re-exec rather than fork: checking the dump may start threads, and a forked
-//! copy of a multi-threaded process keeps none of them.
+//! copy of a multi-threaded process keeps none of them. With `--key -` the child inherits
+//! standard input to read the key from; it lets go of it when it detaches.
 //!
 //! Signals: SIGINT, SIGTERM and SIGHUP get a handler that writes the signal number to a
 //! pipe (async-signal-safe, whichever thread takes it); a dedicated thread reads the pipe
 //! and unmounts, lazily when a reader holds the file. A second signal while detached ends
-//! the server at once. SIGBUS (the mapped dump was truncated under us) detaches the mount,
+//! the server at once. SIGINT and SIGHUP stay ignored when they were (`nohup`). SIGBUS (the mapped dump was truncated under us) detaches the mount,
 //! prints a message and exits 5, so no dead mount is left behind.
 
 use crate::args::MountArgs;
@@ -40,6 +41,12 @@ pub fn run(args: &MountArgs) -> Result<(), Failure> {
 
 #[cfg(target_os = "linux")]
 mod linux {
+    /// A line on stderr; a closed stderr is not an error worth dying for.
+    macro_rules! say {
+        ($($t:tt)*) => {{
+            let _ = writeln!(std::io::stderr(), $($t)*);
+        }};
+    }
     use std::ffi::CString;
     use std::fs::File;
     use std::io::{Read, Write};
@@ -56,6 +63,7 @@ mod linux {
     use crate::args::MountArgs;
     use crate::exit::{Code, Failure};
     use crate::input::{named, read_key};
+    use crate::signals;
 
     const READY: &[u8] = b"ready\n";
 
@@ -115,10 +123,19 @@ mod linux {
         }
     }
 
-    fn set_handler(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) -> Result<(), Failure> {
-        // SAFETY: a zeroed sigaction with an empty mask and a handler that only makes
-        // async-signal-safe calls.
+    /// Installs `handler` for `sig` (SA_RESTART); with `keep_ignored`, a signal that is
+    /// ignored (as `nohup` or a script's background job leave SIGHUP and SIGINT) stays so.
+    fn set_handler(sig: libc::c_int, handler: extern "C" fn(libc::c_int), keep_ignored: bool) -> Result<(), Failure> {
+        // SAFETY: sigaction with zeroed structures (a valid empty mask), querying first; the
+        // handlers only make async-signal-safe calls.
         unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if keep_ignored
+                && libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+            {
+                return Ok(());
+            }
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
             sa.sa_flags = libc::SA_RESTART;
@@ -136,9 +153,9 @@ mod linux {
         let (r, w) = pipe()?;
         // The write end lives as long as the process: the handler may run at any time.
         SIGNAL_PIPE.store(std::os::fd::IntoRawFd::into_raw_fd(w), Ordering::SeqCst);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            set_handler(sig, on_terminate)?;
-        }
+        set_handler(libc::SIGINT, on_terminate, true)?;
+        set_handler(libc::SIGHUP, on_terminate, true)?;
+        set_handler(libc::SIGTERM, on_terminate, false)?;
         Ok(File::from(r))
     }
 
@@ -160,7 +177,7 @@ mod linux {
             match u.unmount() {
                 Ok(Unmounted::Detached) => {
                     if !self.quiet {
-                        eprintln!(
+                        say!(
                             "pvdump: {} is in use: detached; serving the open file until it is closed (signal again to stop now)",
                             u.mountpoint().display()
                         );
@@ -169,7 +186,7 @@ mod linux {
                 }
                 Ok(Unmounted::Clean) => Unmounted::Clean,
                 Err(e) => {
-                    eprintln!("pvdump: error: {e}");
+                    say!("pvdump: error: {e}");
                     Unmounted::Clean
                 }
             }
@@ -238,11 +255,13 @@ mod linux {
         let ready = args.ready_fd.map(ready_pipe).transpose()?;
         let quiet = args.quiet || ready.is_some();
         let cck = read_key(&args.key, args.quiet)?;
+        signals::check()?;
         let dump = Dump::open_encrypted(&args.dump, &cck).map_err(|e| named(e, &args.dump))?;
         drop(cck);
+        signals::check()?;
         if !args.quiet {
             for cpu in dump.cpus()?.iter().filter(|c| c.regs.has_osii) {
-                eprintln!(
+                say!(
                     "pvdump: warning: CPU {} was dumped in the middle of an instruction (has_osii): its registers may contain partial instruction results",
                     cpu.index
                 );
@@ -256,7 +275,7 @@ mod linux {
             ..Stop::default()
         });
         signal_thread(catch_terminate_signals()?, stop.clone())?;
-        set_handler(libc::SIGBUS, on_sigbus)?;
+        set_handler(libc::SIGBUS, on_sigbus, false)?;
         let server = mount(fs, &args.mountpoint).map_err(failure)?;
         if let Ok(c) = CString::new(server.mountpoint().as_os_str().as_bytes()) {
             MOUNTED_AT.store(c.into_raw(), Ordering::SeqCst);
@@ -278,13 +297,13 @@ mod linux {
                 let _ = pipe.write_all(READY);
             }
             None if !quiet => {
-                eprintln!("pvdump: serving {mnt}/{FILE_NAME} ({len} bytes) until unmounted: Ctrl-C, or umount {mnt}")
+                say!("pvdump: serving {mnt}/{FILE_NAME} ({len} bytes) until unmounted: Ctrl-C, or umount {mnt}")
             }
             None => {}
         }
         server.wait().map_err(failure)?;
         if !quiet {
-            eprintln!("pvdump: unmounted {mnt}");
+            say!("pvdump: unmounted {mnt}");
         }
         Ok(())
     }
@@ -305,7 +324,13 @@ mod linux {
             .arg("--foreground")
             .arg("--ready-fd")
             .arg(wfd.to_string())
-            .stdin(Stdio::null())
+            // `--key -`: the server reads the key from our standard input (and lets go of it
+            // when it detaches); otherwise it never needs it.
+            .stdin(if args.key.as_os_str() == "-" {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         // SAFETY: only async-signal-safe calls (setsid, fcntl) between fork and exec.
@@ -331,7 +356,7 @@ mod linux {
         if got_ready && !interrupted {
             if !args.quiet {
                 let mnt = std::fs::canonicalize(&args.mountpoint).unwrap_or_else(|_| args.mountpoint.clone());
-                eprintln!(
+                say!(
                     "pvdump: serving {} in the background (pid {}); unmount with: umount {}",
                     mnt.join(FILE_NAME).display(),
                     child.id(),

@@ -5,6 +5,7 @@
 //!
 //! Needs root and /dev/fuse (`.ci/run` provides both): elsewhere the tests are skipped
 //! loudly, and under CI=true they fail. Every mount is lazily unmounted in teardown.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;
@@ -418,6 +419,38 @@ fn wrong_key_and_corrupted_dump_are_refused_before_mounting() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     assert!(stderr(&o).contains("mount point"), "{}", stderr(&o));
     assert!(!mnt.is_mounted());
+}
+
+#[test]
+fn the_key_can_come_from_standard_input() {
+    if !fuse_ready() {
+        return;
+    }
+    let dir = fixture("vmcoreinfo-osinfo-1m-1cpu");
+    let tmp = TempDir::new("mount-stdin");
+    let mnt = Mnt::new(&tmp);
+    for (key, code) in [(fixture("mixed-2m-3cpu").join("cck.bin"), 3), (dir.join("cck.bin"), 0)] {
+        let mut c = pvdump()
+            .args(["mount", "-q", "--key", "-"])
+            .arg(dir.join("pvdump.elf"))
+            .arg(&mnt.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(&std::fs::read(&key).unwrap())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(code), "{}", stderr(&o));
+        assert_eq!(mnt.is_mounted(), code == 0);
+    }
+    assert!(std::fs::read(mnt.file()).unwrap() == decrypted(&dir));
+    assert!(Command::new("umount").arg(&mnt.dir).status().unwrap().success());
+    mnt.wait_unmounted();
 }
 
 #[test]

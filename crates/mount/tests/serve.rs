@@ -1,3 +1,4 @@
+#![cfg(target_os = "linux")]
 //! The library in-process: mount a synthetic dump, read it through the kernel, unmount with
 //! an [`Unmounter`] (clean and busy), and by dropping the [`Server`]. Needs root and
 //! /dev/fuse: skipped loudly elsewhere, a failure under CI=true.
