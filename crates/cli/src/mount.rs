@@ -284,8 +284,10 @@ mod linux {
         if stop.requested.load(Ordering::SeqCst) {
             // A signal arrived while mounting: the signal thread found nothing to unmount.
             stop.unmount();
-        } else if let Err(e) = server.check_readable() {
-            // Dropping the server unmounts it.
+        } else if let Err(e) = server.check_readable()
+            && !stop.requested.load(Ordering::SeqCst)
+        {
+            // (Unless a signal unmounted it meanwhile.) Dropping the server unmounts it.
             drop(server);
             return Err(failure(e));
         }
