@@ -66,6 +66,67 @@ pub enum Command {
     /// `pvdump decrypt`.
     #[command(after_help = crate::exit::help_table())]
     Convert(ConvertArgs),
+    /// Mount a decrypted view of a PV dump: no plaintext is ever written to a disk.
+    ///
+    /// MOUNTPOINT/vmcore.elf then holds exactly the bytes `pvdump decrypt` writes (ELF),
+    /// decrypted on demand from the dump: point crash, drgn or gdb at it. Everything decrypt
+    /// checks (key, completion data, CPU notes, page states) is checked before mounting.
+    ///
+    /// Privacy: only you can open the mount (no allow_other, not even root); it is
+    /// read-only, nosuid, nodev and noexec, the file has mode 0400. Reads bypass the page
+    /// cache (direct I/O), so decrypted bytes live only in the server's cache: two reply
+    /// buffers of 1 MiB, wiped after every reply and at unmount.
+    ///
+    /// By default pvdump returns once the file is readable and keeps serving in the
+    /// background; unmount with `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`. With
+    /// --foreground it stays attached and Ctrl-C or SIGTERM unmounts. A mount that a reader
+    /// still holds is detached at once and served until the reader closes the file.
+    #[command(after_help = mount_help())]
+    Mount(MountArgs),
+}
+
+/// Examples shown after `pvdump mount --help`; the exit-code table follows.
+const MOUNT_EXAMPLES: &str = "\
+Examples:
+  mkdir -p /mnt/guest
+  pvdump mount --key cck.bin guest.elf /mnt/guest
+  crash vmlinux /mnt/guest/vmcore.elf
+  drgn -c /mnt/guest/vmcore.elf -s vmlinux
+  gdb-multiarch vmlinux /mnt/guest/vmcore.elf
+  umount /mnt/guest                  # or: fusermount3 -u /mnt/guest
+
+Needs Linux and FUSE (/dev/fuse; without root also fusermount3 from the fuse3 package).
+";
+
+fn mount_help() -> String {
+    format!("{MOUNT_EXAMPLES}\n{}", crate::exit::help_table())
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Customer communication key: a file of 32 raw bytes or 64 hex digits, a FIFO or pipe
+    /// (--key <(gpg -d cck.gpg)), or '-' for standard input.
+    #[arg(short, long, value_name = "CCK")]
+    pub key: PathBuf,
+    /// The encrypted dump written by QEMU dump-guest-memory.
+    #[arg(value_name = "DUMP")]
+    pub dump: PathBuf,
+    /// An existing directory; vmcore.elf appears in it.
+    #[arg(value_name = "MOUNTPOINT")]
+    pub mountpoint: PathBuf,
+    /// Stay attached until unmounted (Ctrl-C, SIGTERM, umount) instead of serving in the
+    /// background.
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// Decryption threads (default: all cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No messages besides errors and warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Internal: the pipe on which a background server tells its parent it is ready.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub ready_fd: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

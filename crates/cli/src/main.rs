@@ -8,6 +8,7 @@ mod decrypt;
 mod exit;
 mod info;
 mod input;
+mod mount;
 mod signals;
 mod write;
 
@@ -28,6 +29,7 @@ fn main() {
         args::Command::Decrypt(a) => decrypt::run(a),
         args::Command::Info(a) => info::run(a),
         args::Command::Convert(a) => convert::run(a),
+        args::Command::Mount(a) => mount::run(a),
     };
     if let Err(f) = result {
         // A closed output pipe is told by the exit status alone, as a process killed by
