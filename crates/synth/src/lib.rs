@@ -6,6 +6,8 @@
 //! - [`SynthSpec`]: what a dump holds (memory blocks, page-state shares, CPUs, VMCOREINFO
 //!   placement, quirks) as a pure function of a seed, so a 4 GiB dump can be generated and
 //!   verified without holding it in memory.
+//! - [`seal_plain`]: the same Ultravisor applied to the memory and registers of a real plain
+//!   dump (`cargo xtask synth --content-from PLAIN.elf`), so real kernels can be sealed.
 //! - [`pvelf`]: the QEMU PV ELF layout (section headers first, notes, memory,
 //!   `pv_mem_meta`, `pv_compl`, `.shstrtab`).
 //!
@@ -19,6 +21,8 @@
 #![warn(missing_docs)]
 
 pub mod pvelf;
+mod seal;
 mod spec;
 
+pub use seal::{SealError, SealOptions, Sealed, seal_plain};
 pub use spec::{Content, Rng, SynthSpec, TweakStyle, VmcoreinfoPlacement};
