@@ -30,9 +30,10 @@ const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth|real-
   fuzz       [--seconds N]: run each fuzz target for N seconds (needs cargo-fuzz, nightly)
   synth      OUT.elf KEY.bin MIB [random|compressible] [ZERO_PERMILLE]: one synthetic dump
              --content-from PLAIN.elf OUT.elf KEY.bin: seal a real plain dump's memory and registers
-  real-kernel [--suite bookworm|trixie|all]... [--crash] [--cache DIR] [--keep]
+  real-kernel [--suite bookworm|trixie|all]... [--crash] [--zgetdump] [--cache DIR] [--keep]
              real Debian s390x kernels (6.1, 6.12): boot, dump, seal, decrypt, check with
-             drgn and libkdumpfile (and crash under qemu-user with --crash: slow, not in CI)";
+             drgn and libkdumpfile (crash and zgetdump under qemu-user with --crash,
+             --zgetdump: slow, not in CI)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -22,7 +22,11 @@
 //!    output; a negative self-test (a flipped memory byte, a changed PSW, a dropped VMCOREINFO
 //!    note in a copy of the ELF output) must make those checks fail;
 //! 5. with `--crash` (too slow for CI: 6-10 minutes on two cores): crash 8.0.6 for s390x under
-//!    qemu-user runs `log`, `ps`, `bt -a` on the ELF and the kdump output, which must agree.
+//!    qemu-user runs `log`, `ps`, `bt -a` on the ELF and the kdump output, which must agree;
+//!    with `--zgetdump` (about 3 minutes, most of it building the sysroot once): zgetdump
+//!    2.35, the reference decryptor, under qemu-user decrypts the sealed dump to notes and
+//!    memory byte-identical to pvdump's ELF output, and `zgetdump -i` shows the guest's
+//!    utsname for the PV dump and both outputs.
 //!
 //! A summary table is printed; any failed check makes the exit status non-zero. The cache
 //! root is `--cache DIR`, else `$PVDUMP_REAL_KERNEL_CACHE`, else `target/real-kernel/`.
@@ -59,19 +63,22 @@ pub struct Options {
     pub suites: Vec<String>,
     /// Also run crash under qemu-user.
     pub crash: bool,
+    /// Also run zgetdump 2.35 (the reference decryptor) under qemu-user.
+    pub zgetdump: bool,
     /// Cache root.
     pub cache: Option<PathBuf>,
     /// Keep the sealed and decrypted files of passing suites.
     pub keep: bool,
 }
 
-pub const USAGE: &str = "real-kernel [--suite bookworm|trixie|all]... [--crash] [--cache DIR] [--keep]";
+pub const USAGE: &str = "real-kernel [--suite bookworm|trixie|all]... [--crash] [--zgetdump] [--cache DIR] [--keep]";
 
 /// Parses the options after `real-kernel`.
 pub fn parse(args: &[String]) -> anyhow::Result<Options> {
     let mut o = Options {
         suites: Vec::new(),
         crash: false,
+        zgetdump: false,
         cache: None,
         keep: false,
     };
@@ -84,6 +91,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Options> {
                 other => bail!("--suite takes bookworm, trixie or all, not {other:?}\nusage: cargo xtask {USAGE}"),
             },
             "--crash" => o.crash = true,
+            "--zgetdump" => o.zgetdump = true,
             "--keep" => o.keep = true,
             "--cache" => o.cache = Some(PathBuf::from(it.next().context("--cache needs a directory")?)),
             other => bail!("unknown option {other}\nusage: cargo xtask {USAGE}"),
@@ -363,6 +371,10 @@ fn run_suite(env: &Env, suite: &str, o: &Options, drgn: Option<&Path>, report: &
             None => None,
         }
         .is_some();
+    }
+    if o.zgetdump {
+        let ok = report.check(suite, "zgetdump 2.35 -i, -k (qemu-user)", || check_zgetdump(env, &case));
+        crash_ok &= ok.is_some();
     }
     let all_ok = report
         .rows
@@ -1149,4 +1161,115 @@ fn check_crash(env: &Env, case: &Case, vmlinux: &Path) -> anyhow::Result<((), St
         case.work("crash-*.txt").display()
     );
     Ok(((), format!("{} lines, identical on ELF and kdump", elf.lines().count())))
+}
+
+/// s390-tools 2.35 for s390x (trixie's, runtime libraries from forky) under qemu-user:
+/// `zgetdump -k` must decrypt the sealed dump to the notes and memory of pvdump's ELF output,
+/// and `zgetdump -i` must show the guest's utsname for the PV dump, the ELF and the kdump
+/// output (the node name and version pvdump's library reports too).
+fn check_zgetdump(env: &Env, case: &Case) -> anyhow::Result<((), String)> {
+    let root = env.cache.join("s390-tools-sysroot");
+    let prefix = output(
+        Command::new(env.ws.join("../shared/tools/s390x_sysroot.sh"))
+            .env("S390X_SUITES", "trixie forky")
+            .env("S390X_SECURITY", "")
+            .arg(&root)
+            .args(["s390-tools/trixie", "libc6/forky"]),
+    )?;
+    let prefix: Vec<String> = prefix
+        .lines()
+        .last()
+        .context("s390x_sysroot.sh printed no prefix")?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let (qemu, qargs) = prefix.split_first().context("empty qemu-user prefix")?;
+    let zgetdump = || {
+        let mut c = Command::new(qemu);
+        c.args(qargs).arg(root.join("sysroot/usr/sbin/zgetdump"));
+        c
+    };
+    let guest = guest_uts(env, case)?;
+    let (key, pv, elf, kdump) = (
+        case.work("key.bin"),
+        case.work("pv.elf"),
+        case.work("out.elf"),
+        case.work("out.kdump"),
+    );
+    for (name, dump) in [("PV", &pv), ("ELF", &elf), ("kdump", &kdump)] {
+        let mut c = zgetdump();
+        c.arg("-i");
+        if name == "PV" {
+            c.arg("-k").arg(&key);
+        }
+        // zgetdump prints its report on stderr.
+        let out = c.arg(dump).stdin(Stdio::null()).output()?;
+        ensure!(
+            out.status.success(),
+            "zgetdump -i of the {name} dump failed ({})",
+            out.status
+        );
+        let info = String::from_utf8_lossy(&out.stderr).into_owned();
+        for (label, want) in [
+            ("UTS node name", &guest.nodename),
+            ("UTS kernel release", &guest.release),
+            ("UTS kernel version", &guest.version),
+        ] {
+            let got = info
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(label))
+                .map(|v| v.trim_start_matches('.').trim_start_matches(':').trim())
+                .with_context(|| format!("zgetdump -i of the {name} dump shows no {label}:\n{info}"))?;
+            ensure!(
+                got == want,
+                "zgetdump -i of the {name} dump: {label} {got:?}, guest {want:?}"
+            );
+        }
+    }
+    let zout = case.work("zgetdump.elf");
+    let t = Instant::now();
+    let status = zgetdump()
+        .arg("-k")
+        .arg(&key)
+        .arg(&pv)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&zout)?)
+        .stderr(Stdio::null())
+        .status()?;
+    ensure!(status.success(), "zgetdump -k failed ({status})");
+    let secs = t.elapsed().as_secs_f64();
+    let (a, b) = (elf_notes_and_memory(&zout)?, elf_notes_and_memory(&elf)?);
+    ensure!(a.0 == b.0, "zgetdump's notes differ from pvdump's");
+    ensure!(a.1 == b.1, "zgetdump's memory {} differs from pvdump's {}", a.1, b.1);
+    std::fs::remove_file(&zout)?;
+    Ok((
+        (),
+        format!("-i shows the guest's utsname (PV, ELF, kdump); -k ({secs:.0} s): notes and memory = pvdump's"),
+    ))
+}
+
+/// The PT_NOTE bytes and the SHA-256 of the memory (PT_LOADs in order, zero tails included)
+/// of an ELF vmcore.
+fn elf_notes_and_memory(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
+    let input = pvdump_core::Input::map(path)?;
+    let core = pvdump_format::ElfCore::parse(input.bytes())?;
+    let data = input.bytes();
+    let mut notes = Vec::new();
+    for seg in core.note_segments() {
+        let at = seg.file_offset as usize;
+        notes.extend_from_slice(data.get(at..at + seg.size as usize).context("notes")?);
+    }
+    let mut h = Sha256::new();
+    let zeros = [0u8; 4096];
+    for l in core.loads() {
+        let at = l.file_offset as usize;
+        h.update(data.get(at..at + l.filesz as usize).context("memory")?);
+        let mut tail = l.memsz - l.filesz;
+        while tail > 0 {
+            let n = tail.min(4096);
+            h.update(&zeros[..n as usize]);
+            tail -= n;
+        }
+    }
+    Ok((notes, hex::encode(h.finalize())))
 }

@@ -259,7 +259,7 @@ impl Dump {
                         .iter()
                         .map(|l| MemoryBlock {
                             paddr: l.paddr,
-                            size: l.memsz,
+                            size: l.memsz.next_multiple_of(pvdump_format::consts::PAGE_SIZE),
                         })
                         .collect()
                 })

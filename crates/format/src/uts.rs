@@ -247,7 +247,6 @@ mod tests {
         let mut full = want.to_raw().to_bytes();
         full[65..130].fill(b'x');
         let at_1000 = "SYMBOL(init_uts_ns)=1000\nOFFSET(uts_namespace.name)=0\n";
-        let mut mem = mem;
         mem.put(0x1000, &full);
         assert_eq!(find_in(&mem, at_1000), None);
         let mut ctl = want.to_raw().to_bytes();
