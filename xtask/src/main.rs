@@ -5,10 +5,13 @@
 //!   memory and registers, and print a table with throughput.
 //! - `fuzz`: run every cargo-fuzz target for N seconds (docs/fuzzing.md).
 //! - `bench`: pvdump against `cp` end to end, with memory and CPU use (docs/performance.md).
+//! - `real-kernel`: real s390x Linux guests (Debian 6.1 and 6.12) sealed, decrypted and read
+//!   back with drgn and libkdumpfile (issue 11; xtask/src/real_kernel.rs).
 
 mod bench;
 mod fixtures;
 mod fuzz;
+mod real_kernel;
 mod regress;
 mod synth;
 
@@ -19,13 +22,18 @@ fn workspace() -> PathBuf {
     p.canonicalize().unwrap_or(p)
 }
 
-const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth>
+const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth|real-kernel>
   fixtures   regenerate fixtures/ from seeds (deterministic)
   regress    decrypt every fixture and reference dump, verify, print MB/s
   bench      [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096] [--no-doc]
              pvdump vs cp on a cached synthetic dump; writes docs/performance.md
   fuzz       [--seconds N]: run each fuzz target for N seconds (needs cargo-fuzz, nightly)
-  synth      OUT.elf KEY.bin MIB [random|compressible] [ZERO_PERMILLE]: one synthetic dump";
+  synth      OUT.elf KEY.bin MIB [random|compressible] [ZERO_PERMILLE]: one synthetic dump
+             --content-from PLAIN.elf OUT.elf KEY.bin: seal a real plain dump's memory and registers
+  real-kernel [--suite bookworm|trixie|all]... [--crash] [--zgetdump] [--cache DIR] [--keep]
+             real Debian s390x kernels (6.1, 6.12): boot, dump, seal, decrypt, check with
+             drgn and libkdumpfile (crash and zgetdump under qemu-user with --crash,
+             --zgetdump: slow, not in CI)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Some("fuzz") => fuzz::run(fuzz::parse_seconds(&args[1..])?),
         Some("synth") => synth::run(&args[1..]),
         Some("bench") => bench::run(&workspace(), &bench::parse(&args[1..])?),
+        Some("real-kernel") => real_kernel::run(&workspace(), &real_kernel::parse(&args[1..])?),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
