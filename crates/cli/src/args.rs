@@ -175,8 +175,8 @@ pub enum Compress {
     Zlib,
     /// zstd level 1 (readers built with zstd): usually a little smaller than zlib.
     Zstd,
-    /// LZO1X (readers built with lzo). SLOW to write: the MIT-licensed lzokay compressor
-    /// searches much harder than liblzo2. Prefer zlib or zstd.
+    /// LZO1X-1 (readers built with lzo): fast to write and to read, compresses a little less
+    /// than zlib.
     Lzo,
     /// Raw snappy (readers built with snappy): the fastest, compresses least.
     Snappy,
@@ -212,7 +212,7 @@ pub struct OutputArgs {
     /// Page compression for --format kdump (default zlib, which every reader supports).
     ///
     /// zlib: every kdump reader (crash, makedumpfile, libkdumpfile, drgn) has it. zstd is
-    /// usually a little smaller, snappy the fastest and largest, lzo slow to write, none
+    /// usually a little smaller, snappy the fastest and largest, lzo fast to write and read, none
     /// uncompressed (zero pages still share one block).
     #[arg(short, long, value_enum, value_name = "ALGO")]
     pub compress: Option<Compress>,

@@ -13,7 +13,7 @@ fn or_none(s: &str, none: &str) -> String {
 
 fn long_version() -> String {
     format!(
-        "{}\ncommit: {}\ntarget: {}\nfeatures: {}\nAES-XTS: {}\ncompressors: zlib (zlib-rs), zstd (libzstd via zstd-sys), snappy (snap), lzo (lzokay)",
+        "{}\ncommit: {}\ntarget: {}\nfeatures: {}\nAES-XTS: {}\ncompressors: zlib (zlib-rs), zstd (libzstd via zstd-sys), snappy (snap), lzo (pvdump-lzo, LZO1X-1)",
         env!("CARGO_PKG_VERSION"),
         or_none(env!("PVDUMP_GIT_COMMIT"), "unknown (not built from a git checkout)"),
         or_none(env!("PVDUMP_TARGET"), "unknown"),
