@@ -4,11 +4,13 @@
 //! - `regress`: decrypt every dump in fixtures/ and ../shared/fixtures/reference/, verify
 //!   memory and registers, and print a table with throughput.
 //! - `fuzz`: run every cargo-fuzz target for N seconds (docs/fuzzing.md).
-//! - `bench`: pvdump against `cp` end to end, with memory and CPU use (docs/performance.md).
+//! - `bench`: pvdump against `cp`, openssl, pigz, zstd and lzop end to end, with memory and
+//!   CPU use and the issue-12 targets (docs/performance.md).
 //! - `real-kernel`: real s390x Linux guests (Debian 6.1 and 6.12) sealed, decrypted and read
 //!   back with drgn and libkdumpfile (issue 11; xtask/src/real_kernel.rs).
 
 mod bench;
+mod bench_refs;
 mod fixtures;
 mod fuzz;
 mod real_kernel;
@@ -25,8 +27,9 @@ fn workspace() -> PathBuf {
 const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth|real-kernel>
   fixtures   regenerate fixtures/ from seeds (deterministic)
   regress    decrypt every fixture and reference dump, verify, print MB/s
-  bench      [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096] [--no-doc]
-             pvdump vs cp on a cached synthetic dump; writes docs/performance.md
+  bench      [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096] [--real PLAIN.elf | --no-real] [--no-doc]
+             pvdump vs cp, openssl speed, pigz, zstd, lzop on synthetic and real kernel
+             memory; the issue-12 targets; writes docs/performance.md (--help for more)
   fuzz       [--seconds N]: run each fuzz target for N seconds (needs cargo-fuzz, nightly)
   synth      OUT.elf KEY.bin MIB [random|compressible] [ZERO_PERMILLE]: one synthetic dump
              --content-from PLAIN.elf OUT.elf KEY.bin: seal a real plain dump's memory and registers

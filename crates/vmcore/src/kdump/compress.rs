@@ -10,7 +10,9 @@ use crate::error::WriteError;
 /// compressor on a 4 KiB page.
 pub const SCRATCH: usize = 2 * PAGE_SIZE as usize;
 
-/// Per-worker compression state.
+/// Per-worker compression state, created once per worker thread and reused for every page:
+/// zlib resets its stream, zstd its context, LZO clears its hash table; nothing is
+/// allocated per page.
 pub enum PageCompressor {
     /// Pages stored raw.
     None,
@@ -32,9 +34,19 @@ impl PageCompressor {
             Compression::Zlib => PageCompressor::Zlib(flate2::Compress::new(flate2::Compression::fast(), true)),
             Compression::Lzo => PageCompressor::Lzo(Box::new(pvdump_lzo::Compressor::new())),
             Compression::Snappy => PageCompressor::Snappy(Box::new(snap::raw::Encoder::new())),
-            Compression::Zstd => PageCompressor::Zstd(Box::new(
-                zstd::bulk::Compressor::new(1).map_err(|e| WriteError::io("starting the zstd compressor", e))?,
-            )),
+            Compression::Zstd => {
+                let err = |e| WriteError::io("starting the zstd compressor", e);
+                let mut z = zstd::bulk::Compressor::new(1).map_err(err)?;
+                // Every reader decompresses a page into a 4 KiB buffer with ZSTD_decompress,
+                // which needs neither the content size nor a checksum in the frame header.
+                z.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(false))
+                    .map_err(err)?;
+                z.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(false))
+                    .map_err(err)?;
+                z.set_parameter(zstd::zstd_safe::CParameter::DictIdFlag(false))
+                    .map_err(err)?;
+                PageCompressor::Zstd(Box::new(z))
+            }
         })
     }
 
