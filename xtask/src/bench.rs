@@ -331,7 +331,7 @@ pub fn run(ws: &Path, o: &Options) -> anyhow::Result<()> {
         dump: input.clone(),
         key: key.clone(),
     }];
-    let mut real_note = String::new();
+    let real_note;
     if o.no_real {
         real_note = "Real kernel memory: not measured (--no-real).\n".into();
     } else {
