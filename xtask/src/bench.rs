@@ -299,7 +299,11 @@ pub fn run(ws: &Path, o: &Options) -> anyhow::Result<()> {
         ));
     }
 
-    let mut rss_table = String::from("| dump size | peak RssAnon, decrypt ELF to file |\n|---:|---:|\n");
+    let mut rss_table = if o.rss_sizes.is_empty() {
+        String::new()
+    } else {
+        String::from("| dump size | peak RssAnon, decrypt ELF to file |\n|---:|---:|\n")
+    };
     for &mib in &o.rss_sizes {
         let (inp, k) = dump(ws, mib)?;
         let dest = o
