@@ -305,6 +305,52 @@ fn compress_chunk<S: PageSource + ?Sized>(
     Ok(out)
 }
 
+/// A worker thread's compressor and chunk buffers, kept between windows and between dumps so
+/// that no compressor is created and no chunk buffer allocated per chunk.
+struct Worker {
+    comp: PageCompressor,
+    buf: Vec<u8>,
+    zero: Vec<bool>,
+}
+
+thread_local! {
+    static WORKER: std::cell::RefCell<Option<Worker>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Compresses chunk `c` with this thread's [`Worker`] (created on first use, or when the
+/// compression differs from the last dump's).
+fn compress_on_worker<S: PageSource + ?Sized>(
+    src: &S,
+    c: Chunk,
+    compression: Compression,
+) -> Result<ChunkOut, WriteError> {
+    let fresh = || -> Result<Worker, WriteError> {
+        Ok(Worker {
+            comp: PageCompressor::new(compression)?,
+            buf: Vec::new(),
+            zero: Vec::new(),
+        })
+    };
+    WORKER.with(|cell| {
+        // A nested use on the same thread (a page source that itself runs rayon work) finds
+        // the worker busy and gets a temporary one.
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            let mut w = fresh()?;
+            return compress_chunk(src, c, &mut w.comp, &mut w.buf, &mut w.zero);
+        };
+        if slot.as_ref().is_none_or(|w| w.comp.compression() != compression) {
+            *slot = Some(fresh()?);
+        }
+        match slot.as_mut() {
+            Some(w) => compress_chunk(src, c, &mut w.comp, &mut w.buf, &mut w.zero),
+            None => Err(WriteError::io(
+                "starting a compressor",
+                std::io::Error::other("no compressor"),
+            )),
+        }
+    })
+}
+
 fn chunks(blocks: &[MemoryBlock], chunk_pages: usize) -> impl Iterator<Item = Chunk> + '_ {
     let step = chunk_pages as u64 * PAGE_SIZE;
     blocks.iter().flat_map(move |b| {
@@ -386,16 +432,7 @@ pub fn write_kdump<S: PageSource + ?Sized>(
                     *produced = Some(
                         batch
                             .par_iter()
-                            .map_init(
-                                || (PageCompressor::new(compression), Vec::new(), Vec::new()),
-                                |(comp, buf, zero), &c| match comp {
-                                    Ok(comp) => compress_chunk(src, c, comp, buf, zero),
-                                    Err(e) => Err(WriteError::io(
-                                        "starting a compressor",
-                                        std::io::Error::other(e.to_string()),
-                                    )),
-                                },
-                            )
+                            .map(|&c| compress_on_worker(src, c, compression))
                             .collect(),
                     );
                 });
