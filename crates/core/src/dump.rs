@@ -76,6 +76,35 @@ pub struct Written {
     pub kdump: Option<KdumpStats>,
 }
 
+/// The page source of an opened PV dump during [`Dump::write`]: once the writer has read a
+/// run of pages, the page tables of the input map behind them are dropped
+/// ([`Input::release`]), on the worker thread that read them.
+struct Releasing<'a> {
+    inner: &'a (dyn PageSource + 'a),
+    input: &'a Input,
+    loads: &'a [pvdump_format::LoadSegment],
+}
+
+impl PageSource for Releasing<'_> {
+    fn blocks(&self) -> &[MemoryBlock] {
+        self.inner.blocks()
+    }
+
+    fn read_pages(&self, paddr: u64, out: &mut [u8], zero: &mut [bool]) -> Result<(), FormatError> {
+        self.inner.read_pages(paddr, out, zero)
+    }
+
+    fn release(&self, paddr: u64, len: u64) {
+        let end = paddr.saturating_add(len);
+        for l in self.loads {
+            let (a, b) = (paddr.max(l.paddr), end.min(l.paddr.saturating_add(l.filesz)));
+            if a < b {
+                self.input.release(l.file_offset.saturating_add(a - l.paddr), b - a);
+            }
+        }
+    }
+}
+
 enum Contents<'a> {
     /// An encrypted PV dump without its key: structure only.
     Locked(PvDump<'a>),
@@ -467,7 +496,19 @@ impl Dump {
     /// (zero pages stay holes), a stream gets the bytes in order (a kdump stream in the
     /// flattened format).
     pub fn write(&self, format: Format, out: &mut Output<'_>, opts: &WriteOptions<'_>) -> Result<Written, Error> {
-        let src = self.source()?;
+        let inner = self.source()?;
+        let releasing = match self.cell.borrow_dependent() {
+            Contents::Opened(o) => Some(Releasing {
+                inner,
+                input: self.cell.borrow_owner(),
+                loads: o.dump().loads(),
+            }),
+            _ => None,
+        };
+        let src: &(dyn PageSource + '_) = match &releasing {
+            Some(r) => r,
+            None => inner,
+        };
         let notes = self.notes()?;
         Ok(match format {
             Format::Elf => {

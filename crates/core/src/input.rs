@@ -57,11 +57,61 @@ impl Input {
         Ok(Input::Mapped(map))
     }
 
+    /// Drops the page tables of the mapping for the whole pages inside `len` bytes at
+    /// `offset` (MADV_DONTNEED): the next read of them faults them in again from the page
+    /// cache. Nothing happens for bytes held in memory, or past the end.
+    pub fn release(&self, offset: u64, len: u64) {
+        const PAGE: u64 = 4096;
+        let Input::Mapped(map) = self else {
+            return;
+        };
+        let start = offset.next_multiple_of(PAGE);
+        let end = offset.saturating_add(len).min(map.len() as u64) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: the map is a shared, read-only mapping of a file: MADV_DONTNEED only
+            // drops page tables, and the next access maps the same page-cache pages again,
+            // so every outstanding `&[u8]` into the map keeps reading the same bytes (the
+            // truncation hazard of `Input::map` is unchanged). Never used on `Owned`
+            // memory, where it would zero the bytes.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start as usize,
+                    (end - start) as usize,
+                )
+            };
+        }
+    }
+
     /// The bytes.
     pub fn bytes(&self) -> &[u8] {
         match self {
             Input::Mapped(m) => m,
             Input::Owned(v) => v,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn released_pages_read_the_same_bytes_again() {
+        let path = std::env::temp_dir().join(format!("pvdump-input-release-{}", std::process::id()));
+        let data: Vec<u8> = (0..5 * 4096 + 100).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let input = Input::map(&path).unwrap();
+        assert_eq!(input.bytes(), &data[..]);
+        // Whole pages, a range with partial pages at both ends, one past the end.
+        input.release(4096, 2 * 4096);
+        input.release(100, 3 * 4096);
+        input.release(4 * 4096, 1 << 40);
+        assert_eq!(input.bytes(), &data[..]);
+        // Bytes held in memory are never touched.
+        let owned = Input::Owned(data.clone());
+        owned.release(0, data.len() as u64);
+        assert_eq!(owned.bytes(), &data[..]);
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -38,6 +38,13 @@ pub trait PageSource: Sync {
     /// looking (the page is still written with zeros), so writers can skip scanning it.
     fn read_pages(&self, paddr: u64, out: &mut [u8], zero: &mut [bool]) -> Result<()>;
 
+    /// A hint from a writer that it has read the pages `[paddr, paddr + len)` and will not
+    /// read them again: a source backed by a memory map may drop the map's page tables for
+    /// the bytes behind them, so that the teardown happens on the worker threads instead of
+    /// all at once when the map is closed. The pages stay readable. The default does
+    /// nothing.
+    fn release(&self, _paddr: u64, _len: u64) {}
+
     /// Total bytes of memory.
     fn total_bytes(&self) -> u64 {
         self.blocks().iter().map(|b| b.size).sum()

@@ -117,6 +117,7 @@ pub fn pump<S: PageSource + ?Sized>(
                     let len = c.pages * PAGE_SIZE as usize;
                     zero[..c.pages].fill(false);
                     src.read_pages(c.paddr, &mut buf[..len], &mut zero[..c.pages])?;
+                    src.release(c.paddr, len as u64);
                     write_nonzero_runs(file, &buf[..len], &zero[..c.pages], c.offset)?;
                     if let Some(p) = opts.progress {
                         p.advance(len as u64);
@@ -214,6 +215,9 @@ fn fill<S: PageSource + ?Sized>(
     let len = c.pages * PAGE_SIZE as usize;
     let mut guard = Abandon { ring, cv, armed: true };
     let result = src.read_pages(c.paddr, &mut buf.data[..len], &mut buf.zero[..c.pages]);
+    if result.is_ok() {
+        src.release(c.paddr, len as u64);
+    }
     guard.armed = false;
     let mut g = lock(ring);
     match result {

@@ -286,6 +286,7 @@ fn compress_chunk<S: PageSource + ?Sized>(
     zero.clear();
     zero.resize(c.pages, false);
     src.read_pages(c.paddr, buf, zero)?;
+    src.release(c.paddr, buf.len() as u64);
     let mut out = ChunkOut {
         data: Vec::with_capacity(c.pages * page / 2),
         pages: Vec::with_capacity(c.pages),
