@@ -209,7 +209,7 @@ impl PageSource for OpenedDump<'_> {
             }
             // Where the frame starts in the segment's file pages (negative: before p_paddr).
             let start = i128::from(addr) - i128::from(load.paddr);
-            if start >= 0 && start as u64 % PAGE_SIZE == 0 && (start as u64 + PAGE_SIZE) <= load.filesz {
+            if start >= 0 && (start as u64).is_multiple_of(PAGE_SIZE) && (start as u64 + PAGE_SIZE) <= load.filesz {
                 // The frame is one whole file page (every page of a segment QEMU writes).
                 *z = self.file_page(load, start as u64 / PAGE_SIZE, page)?;
             } else {
