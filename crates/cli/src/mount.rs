@@ -55,7 +55,7 @@ mod linux {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
-    use std::sync::{Arc, OnceLock};
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
     use pvdump_core::Dump;
     use pvdump_mount::{DumpFs, FILE_NAME, MountError, Unmounted, Unmounter, mount};
@@ -166,11 +166,16 @@ mod linux {
         requested: AtomicBool,
         unmounter: OnceLock<Unmounter>,
         quiet: bool,
+        /// Held while an unmount is under way and its message printed: the main thread takes
+        /// it before it reports the end and exits, so that a message is never cut off by the
+        /// exit (a busy mount ends as soon as its reader closes the file).
+        in_progress: Mutex<()>,
     }
 
     impl Stop {
         /// Unmounts; a busy mount is detached and keeps serving its open file.
         fn unmount(&self) -> Unmounted {
+            let _in_progress = self.in_progress.lock().unwrap_or_else(PoisonError::into_inner);
             let Some(u) = self.unmounter.get() else {
                 return Unmounted::Clean;
             };
@@ -259,6 +264,7 @@ mod linux {
         let dump = Dump::open_encrypted(&args.dump, &cck).map_err(|e| named(e, &args.dump))?;
         drop(cck);
         signals::check()?;
+        crate::input::warn_irregularities(&dump, &args.dump);
         if !args.quiet {
             for cpu in dump.cpus()?.iter().filter(|c| c.regs.has_osii) {
                 say!(
@@ -303,7 +309,10 @@ mod linux {
             }
             None => {}
         }
-        server.wait().map_err(failure)?;
+        let ended = server.wait();
+        // An unmount still reporting finishes first.
+        let _in_progress = stop.in_progress.lock().unwrap_or_else(PoisonError::into_inner);
+        ended.map_err(failure)?;
         if !quiet {
             say!("pvdump: unmounted {mnt}");
         }
