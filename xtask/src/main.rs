@@ -6,7 +6,7 @@
 //! - `fuzz`: run every cargo-fuzz target for N seconds (docs/fuzzing.md).
 //! - `bench`: pvdump against `cp` end to end, with memory and CPU use (docs/performance.md).
 //! - `real-kernel`: real s390x Linux guests (Debian 6.1 and 6.12) sealed, decrypted and read
-//!   back with drgn and libkdumpfile (issue 11; xtask/src/real_kernel.rs).
+//!   back with drgn and libkdumpfile (issue 11; xtask/src/real_kernel/).
 
 mod bench;
 mod fixtures;
