@@ -7,7 +7,7 @@
 //! - `bench`: pvdump against `cp`, openssl, pigz, zstd and lzop end to end, with memory and
 //!   CPU use and the issue-12 targets (docs/performance.md).
 //! - `real-kernel`: real s390x Linux guests (Debian 6.1 and 6.12) sealed, decrypted and read
-//!   back with drgn and libkdumpfile (issue 11; xtask/src/real_kernel.rs).
+//!   back with drgn and libkdumpfile (issue 11; xtask/src/real_kernel/).
 
 mod bench;
 mod bench_refs;

@@ -1,6 +1,6 @@
 //! Output safety and secret hygiene of the binary (issue 5): SIGINT during a decrypt leaves
 //! nothing and exits 130, a full disk exits 5, the key file permission warning, and no
-//! secret in `info --json` or in any message. (More in safety.rs.)
+//! secret in `info --json` or in any message. (More in safety_*.rs.)
 
 mod common;
 use common::{listing, scratch};

@@ -1,0 +1,236 @@
+//! The stream ring: output order, the window bound, and that every way of failing
+//! (source, writer, cancel) ends the call without hanging, with any pool size.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+use pvdump_format::FormatError;
+
+use super::*;
+
+const P: u64 = PAGE_SIZE;
+
+/// Pages whose bytes identify them; optionally failing at one address, slow on some
+/// chunks (so they complete out of order), and checking the window bound.
+struct Mem {
+    blocks: Vec<MemoryBlock>,
+    fail_at: Option<u64>,
+    /// Bytes written so far by `Sink`, and the bound to check: a chunk starting at
+    /// output offset `o` may only be read while `o < written + window_bytes`.
+    written: Option<(&'static AtomicU64, u64)>,
+    reads: AtomicUsize,
+}
+
+fn byte(addr: u64) -> u8 {
+    (addr / P).wrapping_mul(31) as u8 ^ (addr % 251) as u8
+}
+
+impl PageSource for Mem {
+    fn blocks(&self) -> &[MemoryBlock] {
+        &self.blocks
+    }
+    fn read_pages(&self, paddr: u64, out: &mut [u8], zero: &mut [bool]) -> Result<(), FormatError> {
+        let n = self.reads.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = self.fail_at
+            && (paddr..paddr + out.len() as u64).contains(&f)
+        {
+            return Err(FormatError::outside_memory(f));
+        }
+        if let Some((written, window_bytes)) = self.written {
+            // One block at address 0: the output offset is the address.
+            let w = written.load(Ordering::SeqCst);
+            assert!(
+                paddr < w + window_bytes,
+                "chunk {paddr:#x} read while only {w:#x} written"
+            );
+        }
+        if n % 3 == 1 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = byte(paddr + i as u64);
+        }
+        zero.fill(false);
+        Ok(())
+    }
+}
+
+fn mem(blocks: &[(u64, u64)]) -> Mem {
+    Mem {
+        blocks: blocks
+            .iter()
+            .map(|&(paddr, pages)| MemoryBlock { paddr, size: pages * P })
+            .collect(),
+        fail_at: None,
+        written: None,
+        reads: AtomicUsize::new(0),
+    }
+}
+
+fn expected(m: &Mem) -> Vec<u8> {
+    m.blocks.iter().flat_map(|b| (b.paddr..b.end()).map(byte)).collect()
+}
+
+/// A writer that counts, optionally fails after `fail_after` bytes.
+struct Sink {
+    data: Vec<u8>,
+    fail_after: Option<usize>,
+    written: Option<&'static AtomicU64>,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.fail_after.is_some_and(|f| self.data.len() + buf.len() > f) {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.data.extend_from_slice(buf);
+        if let Some(w) = self.written {
+            w.fetch_add(buf.len() as u64, Ordering::SeqCst);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn sink() -> Sink {
+    Sink {
+        data: Vec::new(),
+        fail_after: None,
+        written: None,
+    }
+}
+
+fn run(
+    m: &Mem,
+    sink: &mut Sink,
+    chunk_pages: usize,
+    window: usize,
+    cancel: Option<&AtomicBool>,
+) -> Result<(), WriteError> {
+    let blocks: Vec<(MemoryBlock, u64)> = m.blocks.iter().map(|&b| (b, 0)).collect();
+    let opts = WriteOptions {
+        chunk_pages,
+        window,
+        progress: None,
+        cancel,
+    };
+    pump(m, &blocks, &mut Output::Stream(sink), &opts)
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+}
+
+#[test]
+fn stream_is_in_order_for_any_pool_chunk_and_window() {
+    let m = mem(&[(0, 7), (64 * P, 1), (100 * P, 23)]);
+    let want = expected(&m);
+    for threads in [1, 2, 4] {
+        for (chunk, window) in [(1, 1), (3, 2), (2, 7), (64, 3)] {
+            let mut s = sink();
+            pool(threads).install(|| run(&m, &mut s, chunk, window, None)).unwrap();
+            assert!(s.data == want, "threads {threads} chunk {chunk} window {window}");
+        }
+    }
+    // From outside any pool (the global pool's threads help, this thread writes).
+    let mut s = sink();
+    run(&m, &mut s, 2, 3, None).unwrap();
+    assert!(s.data == want);
+    // No memory at all.
+    let mut s = sink();
+    run(&mem(&[]), &mut s, 2, 3, None).unwrap();
+    assert!(s.data.is_empty());
+}
+
+#[test]
+fn stream_reads_at_most_window_chunks_ahead_of_the_writer() {
+    static WRITTEN: AtomicU64 = AtomicU64::new(0);
+    let (chunk, window) = (2usize, 3usize);
+    let mut m = mem(&[(0, 41)]);
+    m.written = Some((&WRITTEN, (chunk * window) as u64 * P));
+    let mut s = Sink {
+        written: Some(&WRITTEN),
+        ..sink()
+    };
+    pool(4).install(|| run(&m, &mut s, chunk, window, None)).unwrap();
+    assert!(s.data == expected(&m));
+    assert_eq!(m.reads.load(Ordering::Relaxed), 41usize.div_ceil(chunk));
+}
+
+#[test]
+fn stream_source_error_ends_the_call() {
+    for threads in [1, 3] {
+        let mut m = mem(&[(0, 50)]);
+        m.fail_at = Some(17 * P + 5);
+        let mut s = sink();
+        let r = pool(threads).install(|| run(&m, &mut s, 4, 3, None));
+        assert!(matches!(r, Err(WriteError::Source(_))), "{r:?}");
+        // Everything before the failing chunk (pages 16..20) may have been written, in
+        // order; nothing after it.
+        assert!(s.data.len() <= 16 * P as usize);
+        assert!(s.data == expected(&m)[..s.data.len()]);
+    }
+}
+
+#[test]
+fn stream_writer_error_ends_the_call() {
+    for threads in [1, 3] {
+        let m = mem(&[(0, 50)]);
+        let mut s = Sink {
+            fail_after: Some(9 * P as usize),
+            ..sink()
+        };
+        let r = pool(threads).install(|| run(&m, &mut s, 4, 3, None));
+        match r {
+            Err(WriteError::Io { context, source }) => {
+                assert!(context.contains("0x8000"), "{context}");
+                assert_eq!(source.to_string(), "disk full");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.data.len(), 8 * P as usize);
+    }
+}
+
+#[test]
+fn stream_cancel_ends_the_call() {
+    let m = mem(&[(0, 50)]);
+    let cancel = AtomicBool::new(true);
+    let mut s = sink();
+    let r = pool(2).install(|| run(&m, &mut s, 4, 3, Some(&cancel)));
+    assert!(matches!(r, Err(WriteError::Cancelled)), "{r:?}");
+    assert!(s.data.is_empty());
+}
+
+/// A panicking source must propagate its panic, not hang the writer or the helpers.
+#[test]
+fn stream_source_panic_propagates() {
+    struct Boom;
+    impl PageSource for Boom {
+        fn blocks(&self) -> &[MemoryBlock] {
+            const B: &[MemoryBlock] = &[MemoryBlock { paddr: 0, size: 40 * P }];
+            B
+        }
+        fn read_pages(&self, paddr: u64, out: &mut [u8], _: &mut [bool]) -> Result<(), FormatError> {
+            assert!(paddr != 12 * P, "boom");
+            out.fill(1);
+            Ok(())
+        }
+    }
+    for threads in [1, 3] {
+        let blocks = [(Boom.blocks()[0], 0)];
+        let opts = WriteOptions {
+            chunk_pages: 4,
+            window: 2,
+            progress: None,
+            cancel: None,
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut s = sink();
+            pool(threads).install(|| pump(&Boom, &blocks, &mut Output::Stream(&mut s), &opts))
+        }));
+        assert!(r.is_err(), "threads {threads}: the panic must propagate");
+    }
+}
