@@ -53,7 +53,6 @@ pub fn find_real(ws: &Path, explicit: Option<&Path>) -> Result<PathBuf, String> 
     for suite in ["bookworm", "trixie"] {
         tried.push(cache.join(suite).join("dump/real-256m-2cpu.elf"));
     }
-    tried.push(PathBuf::from("/work/cache/real-bookworm/real-256m-2cpu.elf"));
     match tried.iter().find(|p| p.is_file()) {
         Some(p) => Ok(p.clone()),
         None => Err(format!(

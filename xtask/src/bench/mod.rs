@@ -450,9 +450,8 @@ Real kernel memory: a plain ELF dump of a real s390x guest, sealed once into a P
 (as `cargo xtask synth --content-from` does) and cached under target/bench. Found at
 --real, else $PVDUMP_REAL_ELF, else the real-kernel cache
 ($PVDUMP_REAL_KERNEL_CACHE or target/real-kernel)/{bookworm,trixie}/dump/real-256m-2cpu.elf
-(`cargo xtask real-kernel --suite bookworm` makes it), else
-/work/cache/real-bookworm/real-256m-2cpu.elf. When none exists the bench says so loudly
-and the report says NOT measured; --no-real skips it.
+(`cargo xtask real-kernel --suite bookworm` makes it). When none exists the bench says so
+loudly and the report says NOT measured; --no-real skips it.
 
 Needs: openssl, pigz, zstd, lzop (apt-get install openssl pigz zstd lzop).";
 
