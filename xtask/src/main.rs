@@ -5,8 +5,11 @@
 //!   memory and registers, and print a table with throughput.
 //! - `fuzz`: run every cargo-fuzz target for N seconds (docs/fuzzing.md).
 //! - `bench`: pvdump against `cp` end to end, with memory and CPU use (docs/performance.md).
+//! - `dist`: release archives for every target, checked and reproducible (docs/release.md);
+//!   `cross-test`: the tests of a foreign target under qemu user-mode emulation.
 
 mod bench;
+mod dist;
 mod fixtures;
 mod fuzz;
 mod regress;
@@ -19,13 +22,16 @@ fn workspace() -> PathBuf {
     p.canonicalize().unwrap_or(p)
 }
 
-const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth>
+const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth|dist|cross-test>
   fixtures   regenerate fixtures/ from seeds (deterministic)
   regress    decrypt every fixture and reference dump, verify, print MB/s
   bench      [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096] [--no-doc]
              pvdump vs cp on a cached synthetic dump; writes docs/performance.md
   fuzz       [--seconds N]: run each fuzz target for N seconds (needs cargo-fuzz, nightly)
-  synth      OUT.elf KEY.bin MIB [random|compressible] [ZERO_PERMILLE]: one synthetic dump";
+  synth      OUT.elf KEY.bin MIB [random|compressible] [ZERO_PERMILLE]: one synthetic dump
+  dist       [--target TRIPLE]... [--out DIR] [--no-verify]: release archives + SHA256SUMS in
+             target/dist for every release target, checked (docs/release.md)
+  cross-test TRIPLE [--libs-only]: build the tests for TRIPLE and run them under qemu-user";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +40,8 @@ fn main() -> anyhow::Result<()> {
         Some("regress") => regress::run(&workspace()),
         Some("fuzz") => fuzz::run(fuzz::parse_seconds(&args[1..])?),
         Some("synth") => synth::run(&args[1..]),
+        Some("dist") => dist::dist(&workspace(), &args[1..]),
+        Some("cross-test") => dist::cross_test(&workspace(), &args[1..]),
         Some("bench") => bench::run(&workspace(), &bench::parse(&args[1..])?),
         _ => {
             eprintln!("{USAGE}");
