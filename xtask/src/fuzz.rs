@@ -10,9 +10,55 @@ use anyhow::{Context, bail};
 mod common;
 
 /// The cargo-fuzz targets, in the order they run.
-pub const TARGETS: &[&str] = &["parse", "decrypt"];
+pub const TARGETS: &[&str] = &["parse", "decrypt", "lzo"];
 /// Largest input libFuzzer builds (the seeds are shorter; longer reference dumps are cut).
 const MAX_LEN: usize = 1 << 20;
+/// Largest input of the `lzo` target: pages and blocks up to 128 KiB reach every path of the
+/// compressor (inputs over 64 KiB use its 32-bit table).
+const LZO_MAX_LEN: usize = 1 << 17;
+
+/// Seeds of the `lzo` target (plaintext, and our LZO1X stream of each): pages of a
+/// synthetic dump (ELF headers and notes, encrypted memory), zeros with a few words, text,
+/// a repeating pattern longer than 64 KiB.
+fn lzo_seeds(dump: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut plain: Vec<(String, Vec<u8>)> = vec![
+        ("dump-head".into(), dump[..dump.len().min(4096)].to_vec()),
+        (
+            "dump-mid".into(),
+            dump[dump.len() / 2..(dump.len() / 2 + 4096).min(dump.len())].to_vec(),
+        ),
+        ("dump-20k".into(), dump[..dump.len().min(20 << 10)].to_vec()),
+    ];
+    let mut sparse = vec![0u8; 4096];
+    for (i, w) in [0x0000_0000_0123_4000u64, 0x3ff_8000_1000, 7, 0xffff_ffff]
+        .iter()
+        .enumerate()
+    {
+        sparse[i * 520..i * 520 + 8].copy_from_slice(&w.to_be_bytes());
+    }
+    plain.push(("sparse".into(), sparse));
+    let text: Vec<u8> = b"Linux version 6.1.0-50-s390x (debian-kernel@lists.debian.org)\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(4096)
+        .collect();
+    plain.push(("text".into(), text));
+    plain.push((
+        "pattern-70k".into(),
+        (0..70_000u32).map(|i| (i % 251) as u8 ^ (i / 4096) as u8).collect(),
+    ));
+    let mut c = pvdump_lzo::Compressor::new();
+    let mut seeds = Vec::new();
+    for (name, data) in plain {
+        let mut z = vec![0u8; pvdump_lzo::worst_case_len(data.len())];
+        if let Ok(n) = c.compress(&data, &mut z) {
+            seeds.push((format!("lzo-{name}.lzo"), z[..n].to_vec()));
+        }
+        seeds.push((format!("lzo-{name}"), data));
+    }
+    seeds
+}
 
 /// Parses `[--seconds N]` (default 60).
 pub fn parse_seconds(args: &[String]) -> anyhow::Result<u64> {
@@ -34,8 +80,17 @@ fn root() -> PathBuf {
 pub fn write_seeds(target: &str) -> anyhow::Result<PathBuf> {
     let dir = root().join("fuzz/corpus").join(target);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, spec) in common::seed_specs() {
-        std::fs::write(dir.join(name), spec.dump_bytes()).with_context(|| format!("writing seed {name}"))?;
+    let specs = common::seed_specs();
+    if target == "lzo" {
+        // Bytes to compress and streams to decompress, cut from the first seed dump.
+        let dump = specs.first().map(|(_, spec)| spec.dump_bytes()).unwrap_or_default();
+        for (name, data) in lzo_seeds(&dump) {
+            std::fs::write(dir.join(&name), data).with_context(|| format!("writing seed {name}"))?;
+        }
+    } else {
+        for (name, spec) in specs {
+            std::fs::write(dir.join(name), spec.dump_bytes()).with_context(|| format!("writing seed {name}"))?;
+        }
     }
     // The reference dumps (other keys) seed the parser; they stay outside the repository.
     let reference = root().join("../shared/fixtures/reference");
@@ -62,9 +117,21 @@ pub fn write_seeds(target: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Runs every target for `seconds` seconds.
+/// Runs every target (or those named, comma-separated, in `$PVDUMP_FUZZ_TARGETS`) for
+/// `seconds` seconds.
 pub fn run(seconds: u64) -> anyhow::Result<()> {
-    for target in TARGETS {
+    let only = std::env::var("PVDUMP_FUZZ_TARGETS").ok();
+    let chosen: Vec<&str> = match &only {
+        Some(list) => list.split(',').map(str::trim).filter(|t| !t.is_empty()).collect(),
+        None => TARGETS.to_vec(),
+    };
+    if let Some(bad) = chosen.iter().find(|t| !TARGETS.contains(t)) {
+        bail!(
+            "PVDUMP_FUZZ_TARGETS: unknown target `{bad}` (targets: {})",
+            TARGETS.join(", ")
+        );
+    }
+    for target in TARGETS.iter().filter(|t| chosen.contains(t)) {
         let corpus = write_seeds(target)?;
         println!(
             "xtask fuzz: running `{target}` for {seconds} s, corpus {}",
@@ -79,7 +146,10 @@ pub fn run(seconds: u64) -> anyhow::Result<()> {
             .arg(&corpus)
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
-            .arg(format!("-max_len={MAX_LEN}"))
+            .arg(format!(
+                "-max_len={}",
+                if *target == "lzo" { LZO_MAX_LEN } else { MAX_LEN }
+            ))
             .arg("-rss_limit_mb=2048")
             .arg("-timeout=10")
             .arg("-print_final_stats=1")

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Examples and notes shown after the top-level --help; the exit-code table follows.
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 Examples:
   pvdump info guest.elf
   pvdump info --key cck.bin guest.elf --json
@@ -31,7 +31,13 @@ fn after_help() -> String {
 /// notes. With the guest's customer communication key (CCK), pvdump turns it into a plain
 /// s390x ELF vmcore or a kdump-compressed dump for crash, gdb, drgn and makedumpfile.
 #[derive(Debug, Parser)]
-#[command(name = "pvdump", version, after_help = after_help(), propagate_version = true)]
+#[command(
+    name = "pvdump",
+    version,
+    long_version = crate::version::LONG.as_str(),
+    after_help = after_help(),
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -48,14 +54,19 @@ pub enum Command {
     /// block.
     #[command(after_help = crate::exit::help_table())]
     Decrypt(DecryptArgs),
-    /// Describe a dump: layout, memory, CPUs, page states; with --key also registers.
+    /// Describe any dump pvdump reads or writes: kind, memory, CPUs, VMCOREINFO, utsname.
     ///
-    /// Also describes kdump-compressed files and flattened streams (as written by
-    /// --format kdump): header, utsname, compression, page counts, CPUs, VMCOREINFO.
+    /// Works on encrypted PV dumps, plain s390x ELF vmcores (pvdump's output, QEMU's
+    /// dump-guest-memory of a normal guest), kdump-compressed files and flattened kdump
+    /// streams. Shows the memory blocks, each CPU's PSW and prefix, the VMCOREINFO
+    /// highlights (kernel release, build ID, page size, crash time and where it was found),
+    /// the dumped system's utsname where known, the page states of a PV dump and the
+    /// compression and page counts of a kdump file.
     ///
-    /// Without a key this shows everything that is not encrypted. With --key it also
-    /// verifies the key and shows each CPU's PSW and prefix, partial-instruction flags and
-    /// the kernel release from VMCOREINFO.
+    /// An encrypted dump without --key shows only what is not encrypted (layout, page
+    /// states); with --key the key is verified and registers and VMCOREINFO are shown.
+    /// --json prints the same as one JSON object (schema "pvdump-info/1", docs/json.md);
+    /// it never contains key material.
     #[command(after_help = crate::exit::help_table())]
     Info(InfoArgs),
     /// Convert a plain (non-PV) s390x ELF vmcore to kdump-compressed or ELF; no key needed.
@@ -66,6 +77,85 @@ pub enum Command {
     /// `pvdump decrypt`.
     #[command(after_help = crate::exit::help_table())]
     Convert(ConvertArgs),
+    /// Mount a decrypted view of a PV dump: no plaintext is ever written to a disk.
+    ///
+    /// MOUNTPOINT/vmcore.elf then holds exactly the bytes `pvdump decrypt` writes (ELF),
+    /// decrypted on demand from the dump: point crash, drgn or gdb at it. Everything decrypt
+    /// checks (key, completion data, CPU notes, page states) is checked before mounting.
+    ///
+    /// Privacy: only you can open the mount (no allow_other, not even root); it is
+    /// read-only, nosuid, nodev and noexec, the file has mode 0400. Reads bypass the page
+    /// cache (direct I/O), so decrypted bytes live only in the server's cache: two reply
+    /// buffers of 1 MiB, wiped after every reply and at unmount.
+    ///
+    /// By default pvdump returns once the file is readable and keeps serving in the
+    /// background; unmount with `umount MOUNTPOINT` or `fusermount3 -u MOUNTPOINT`. With
+    /// --foreground it stays attached and Ctrl-C or SIGTERM unmounts. A mount that a reader
+    /// still holds is detached at once and served until the reader closes the file.
+    #[command(after_help = mount_help())]
+    Mount(MountArgs),
+    /// Print a shell completion script to standard output.
+    ///
+    /// bash: `pvdump completions bash > ~/.local/share/bash-completion/completions/pvdump`;
+    /// zsh: `pvdump completions zsh > ~/.zfunc/_pvdump` (with ~/.zfunc in $fpath);
+    /// fish: `pvdump completions fish > ~/.config/fish/completions/pvdump.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to standard output.
+    ///
+    /// Read it with `pvdump man | man -l -`; install it with
+    /// `pvdump man > /usr/local/share/man/man1/pvdump.1`.
+    Man,
+}
+
+/// Examples shown after `pvdump mount --help`; the exit-code table follows.
+const MOUNT_EXAMPLES: &str = "\
+Examples:
+  mkdir -p /mnt/guest
+  pvdump mount --key cck.bin guest.elf /mnt/guest
+  crash vmlinux /mnt/guest/vmcore.elf
+  drgn -c /mnt/guest/vmcore.elf -s vmlinux
+  gdb-multiarch vmlinux /mnt/guest/vmcore.elf
+  umount /mnt/guest                  # or: fusermount3 -u /mnt/guest
+
+Needs Linux and FUSE (/dev/fuse; without root also fusermount3 from the fuse3 package).
+";
+
+fn mount_help() -> String {
+    format!("{MOUNT_EXAMPLES}\n{}", crate::exit::help_table())
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Customer communication key: a file of 32 raw bytes or 64 hex digits, a FIFO or pipe
+    /// (--key <(gpg -d cck.gpg)), or '-' for standard input.
+    #[arg(short, long, value_name = "CCK")]
+    pub key: PathBuf,
+    /// The encrypted dump written by QEMU dump-guest-memory.
+    #[arg(value_name = "DUMP")]
+    pub dump: PathBuf,
+    /// An existing directory; vmcore.elf appears in it.
+    #[arg(value_name = "MOUNTPOINT")]
+    pub mountpoint: PathBuf,
+    /// Stay attached until unmounted (Ctrl-C, SIGTERM, umount) instead of serving in the
+    /// background.
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// Decryption threads (default: all cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No messages besides errors and warnings.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Internal: the pipe on which a background server tells its parent it is ready.
+    #[arg(long, hide = true, value_name = "FD")]
+    pub ready_fd: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,20 +167,18 @@ pub enum Format {
     Kdump,
 }
 
-/// Page compression of --format kdump. Measured with a 256 MiB synthetic dump of kernel-like
-/// memory on a 2-core x86_64 machine (README): zlib 24% of the memory size at ~110 MB/s;
-/// zstd 22%, ~100 MB/s; snappy 26%, ~230 MB/s; lzo 22% but only ~8 MB/s (the pure-Rust
-/// lzokay compressor is slow); none 81% (zero pages still shared).
+/// Page compression of --format kdump. Every reader supports zlib; the others need a
+/// reader built with them. Compare on your own dumps: sizes and speeds depend on the memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Compress {
-    /// zlib level 1: the default, readable by every kdump reader (~110 MB/s here).
+    /// zlib level 1: the default, readable by every kdump reader.
     Zlib,
-    /// zstd level 1 (readers built with zstd). Slightly smaller than zlib (~100 MB/s here).
+    /// zstd level 1 (readers built with zstd): usually a little smaller than zlib.
     Zstd,
-    /// LZO1X (readers built with lzo). SLOW to write: ~8 MB/s here, 13x slower than zlib
-    /// (the MIT-licensed lzokay compressor, not liblzo2). Prefer zlib or zstd.
+    /// LZO1X (readers built with lzo). SLOW to write: the MIT-licensed lzokay compressor
+    /// searches much harder than liblzo2. Prefer zlib or zstd.
     Lzo,
-    /// Raw snappy (readers built with snappy). Fastest (~230 MB/s here), compresses least.
+    /// Raw snappy (readers built with snappy): the fastest, compresses least.
     Snappy,
     /// No compression (zero pages still share one block).
     None,
@@ -123,10 +211,9 @@ pub struct OutputArgs {
     pub output: PathBuf,
     /// Page compression for --format kdump (default zlib, which every reader supports).
     ///
-    /// Default zlib: every kdump reader (crash, makedumpfile, libkdumpfile, drgn) has it.
-    /// Measured on a 256 MiB dump of kernel-like memory, 2-core x86_64 (see README): output
-    /// size / throughput zlib 24% / ~110 MB/s, zstd 22% / ~100 MB/s, snappy 26% / ~230 MB/s,
-    /// lzo 22% / ~8 MB/s (slow!), none 81%.
+    /// zlib: every kdump reader (crash, makedumpfile, libkdumpfile, drgn) has it. zstd is
+    /// usually a little smaller, snappy the fastest and largest, lzo slow to write, none
+    /// uncompressed (zero pages still share one block).
     #[arg(short, long, value_enum, value_name = "ALGO")]
     pub compress: Option<Compress>,
     /// Replace OUT if it is an existing regular file (atomically, once the new file is
@@ -191,7 +278,8 @@ pub struct InfoArgs {
     pub dump: PathBuf,
     #[command(flatten)]
     pub key: KeyArg,
-    /// Machine-readable output (never contains key material).
+    /// Print one JSON object (schema "pvdump-info/1", see docs/json.md) instead of text;
+    /// it never contains key material.
     #[arg(long)]
     pub json: bool,
 }

@@ -48,7 +48,7 @@ impl Code {
             Code::WrongKey => "the key does not match this dump",
             Code::BadDump => "the dump is invalid, truncated, corrupted, or not the kind of dump the command needs",
             Code::Io => {
-                "I/O error: the dump cannot be opened or read, or the output cannot be created or written (full disk)"
+                "I/O error: the dump cannot be opened or read, the output cannot be created or written (full disk), or the mount failed"
             }
             Code::Interrupted => "interrupted (SIGINT, SIGTERM or SIGHUP); no output file is left behind",
             Code::BrokenPipe => {

@@ -8,7 +8,10 @@ mod decrypt;
 mod exit;
 mod info;
 mod input;
+mod manual;
+mod mount;
 mod signals;
+mod version;
 mod write;
 
 use std::io::Write;
@@ -28,6 +31,9 @@ fn main() {
         args::Command::Decrypt(a) => decrypt::run(a),
         args::Command::Info(a) => info::run(a),
         args::Command::Convert(a) => convert::run(a),
+        args::Command::Mount(a) => mount::run(a),
+        args::Command::Completions(a) => print_stdout(&manual::completions(a.shell)),
+        args::Command::Man => print_stdout(manual::man_page().as_bytes()),
     };
     if let Err(f) = result {
         // A closed output pipe is told by the exit status alone, as a process killed by
@@ -54,10 +60,9 @@ fn make_undumpable() {
 
 /// `println!` panics when standard output is a closed pipe (`pvdump info | head -1`); this
 /// hook turns that panic into the quiet exit status of a closed pipe (141) instead of a panic
-/// message, and any other failure to print into an ordinary I/O error (exit 5). Every other
-/// panic goes to the default hook.
+/// message, and any other failure to print into an ordinary I/O error (exit 5). Any other
+/// panic is a bug and still speaks in the one message style (the exit status stays 101).
 fn quiet_on_closed_stdout() {
-    let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
         let msg = payload
@@ -75,8 +80,23 @@ fn quiet_on_closed_stdout() {
             );
             std::process::exit(exit::Code::Io as i32);
         }
-        default(info);
+        let _ = writeln!(
+            std::io::stderr(),
+            "pvdump: error: internal error (a bug in pvdump; please report it): {info}"
+        );
     }));
+}
+
+/// Writes `bytes` to standard output. A reader that went away (`pvdump info x | head`) is
+/// told by the exit status of a closed pipe (141) alone; any other write error is an I/O
+/// error (exit 5).
+pub fn print_stdout(bytes: &[u8]) -> Result<(), exit::Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(exit::Failure::new(exit::Code::BrokenPipe, e)),
+        Err(e) => Err(exit::Failure::io("cannot write to standard output", e)),
+    }
 }
 
 /// Help and version go to stdout with exit 0; usage errors get the one message style
@@ -86,6 +106,11 @@ fn exit_with_clap_error(e: clap::Error) -> ! {
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
         std::process::exit(0);
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // `pvdump` alone: say what is wrong, then show the help (on stderr, exit 2).
+        eprint!("pvdump: error: no command given\n\n{}", e.render());
+        std::process::exit(exit::Code::Usage as i32);
     }
     let text = e.render().to_string();
     let text = text.strip_prefix("error: ").unwrap_or(&text);

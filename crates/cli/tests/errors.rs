@@ -241,13 +241,13 @@ fn info_reports_page_states_and_verifies_key() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
-        text.contains("CPUs           2") && text.contains("not given"),
+        text.contains("CPUs:            2 (registers are encrypted; give --key)") && text.contains("not given"),
         "{text}"
     );
     let o = run(&[&"info", &"--json", &"--key", &c.key, &c.dump]);
     assert!(o.status.success(), "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["key"], "matches");
+    assert_eq!(j["pv"]["key"], "matches");
     assert_eq!(j["cpus"].as_array().unwrap().len(), 2);
     let p = &j["pv"]["pages"];
     assert_eq!(

@@ -49,6 +49,6 @@ fn info_with_key_shows_osrelease() {
     let o = run(&[&"info", &"--key", &dir.join("cck.bin"), &dir.join("pvdump.elf")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("kernel 6.8.0-pvdump-osinfo"), "{text}");
-    assert!(text.contains("via os_info (lowcore 0xe18)"), "{text}");
+    assert!(text.contains("  OSRELEASE      6.8.0-pvdump-osinfo\n"), "{text}");
+    assert!(text.contains("from guest memory, os_info (lowcore 0xe18)"), "{text}");
 }

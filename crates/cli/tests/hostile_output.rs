@@ -262,7 +262,7 @@ fn no_secret_in_info_json_or_messages() {
             .as_str(),
     )
     .expect("info --json prints JSON");
-    assert_eq!(json["pv"]["cpus"], 2, "{json}");
+    assert_eq!(json["cpu_count"], 2, "{json}");
     for (cmd, text) in &outputs {
         for (name, pattern) in &forbidden {
             assert!(

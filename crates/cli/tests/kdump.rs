@@ -532,16 +532,18 @@ fn info_describes_kdump_and_flattened() {
             let o = pvdump(&["info", "--json", s(p)]);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
             let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-            assert_eq!(j["compression"], comp);
-            assert_eq!(j["nr_cpus"], cpus);
-            assert_eq!(j["prstatus_notes"], cpus);
-            assert_eq!(j["pages"]["present"], pages);
-            assert_eq!(j["pages"]["dumped"], pages);
+            let k = &j["kdump"];
+            assert_eq!(k["compression"], comp);
+            assert_eq!(k["nr_cpus"], cpus);
+            assert_eq!(j["cpu_count"], cpus);
+            assert_eq!(k["pages"]["present"], pages);
+            assert_eq!(k["pages"]["dumped"], pages);
             assert_eq!(j["utsname"]["machine"], "s390x");
-            assert_eq!(j["format"].as_str().unwrap().contains("flattened"), flat);
+            assert_eq!(k["flattened"], flat);
+            assert_eq!(j["kind"], if flat { "flattened-kdump" } else { "kdump" });
             let text = pvdump(&["info", s(p)]);
             assert!(text.status.success());
-            assert!(String::from_utf8_lossy(&text.stdout).contains(&format!("Compression:     {comp}")));
+            assert!(String::from_utf8_lossy(&text.stdout).contains(&format!("  compression    {comp} (status ")));
         }
     }
     cleanup("info");

@@ -6,9 +6,10 @@ use pvdump_crypto::{Cck, OpenedDump};
 use pvdump_format::consts::{NT_PRSTATUS, NT_VMCOREINFO, SECTION_PV_COMPL, SECTION_PV_MEM_META};
 use pvdump_format::layout::elf::push_note;
 use pvdump_format::{
-    CpuRegisters, ElfCore, FormatError, KdumpFile, MemoryBlock, PageCounts, PageSource, PlainElf, PvDump, Vmcoreinfo,
-    VmcoreinfoSource, find_vmcoreinfo, read_phys,
+    CpuRegisters, ElfCore, FormatError, KdumpFile, MemoryBlock, PageCounts, PageSource, PlainElf, PvDump, Utsname,
+    Vmcoreinfo, VmcoreinfoSource, find_vmcoreinfo, guest_utsname, read_phys,
 };
+use pvdump_vmcore::kdump::{VERSION_PLACEHOLDER, placeholder_utsname};
 use pvdump_vmcore::{
     ElfImage, KdumpInfo, KdumpStats, NoteBlob, Output, WriteOptions, build_notes, write_elf, write_kdump,
 };
@@ -111,6 +112,8 @@ pub struct Dump {
     cell: Cell,
     kind: DumpKind,
     vmcoreinfo: Option<Vmcoreinfo>,
+    /// The guest's utsname, looked up on first use.
+    utsname: std::sync::OnceLock<Option<Utsname>>,
 }
 
 impl std::fmt::Debug for Dump {
@@ -185,6 +188,7 @@ impl Dump {
             cell,
             kind,
             vmcoreinfo: None,
+            utsname: std::sync::OnceLock::new(),
         };
         dump.vmcoreinfo = dump.find_vmcoreinfo()?;
         Ok(dump)
@@ -268,7 +272,7 @@ impl Dump {
                         .iter()
                         .map(|l| MemoryBlock {
                             paddr: l.paddr,
-                            size: l.memsz,
+                            size: l.memsz.next_multiple_of(pvdump_format::consts::PAGE_SIZE),
                         })
                         .collect()
                 })
@@ -410,12 +414,50 @@ impl Dump {
         Ok(blob)
     }
 
-    /// What the kdump header says besides the layout: release and crash time from
-    /// VMCOREINFO, the number of CPUs.
+    /// The dumped kernel's utsname (what `uname -a` printed in the guest):
+    ///
+    /// - encrypted PV (unlocked) and plain ELF dumps: `init_uts_ns.name` read from guest
+    ///   memory, located through VMCOREINFO (`SYMBOL(init_uts_ns)`,
+    ///   `OFFSET(uts_namespace.name)`) with the kernel's own virtual-to-physical rule
+    ///   ([`pvdump_format::guest_utsname`], docs/kernel-memory.md);
+    /// - kdump files: the header's `new_utsname`, unless it is empty (QEMU writes none) or
+    ///   the fallback of an older pvdump, then guest memory as above.
+    ///
+    /// `None` when the dump gives no way to find it (a locked PV dump, no VMCOREINFO, no
+    /// such symbol, an address outside the dump, or bytes there that are no utsname).
+    pub fn utsname(&self) -> Option<Utsname> {
+        self.utsname.get_or_init(|| self.find_utsname()).clone()
+    }
+
+    fn find_utsname(&self) -> Option<Utsname> {
+        let from_memory = || {
+            let info = self.vmcoreinfo.as_ref()?;
+            let src = self.source().ok()?;
+            guest_utsname(src, info).ok().flatten()
+        };
+        match self.cell.borrow_dependent() {
+            Contents::Locked(_) => None,
+            Contents::Kdump(k) => {
+                let header = k.utsname();
+                let own = !header.sysname.is_empty() && header.version != VERSION_PLACEHOLDER;
+                if own {
+                    return Some(header);
+                }
+                from_memory().or_else(|| (!header.sysname.is_empty()).then_some(header))
+            }
+            Contents::Opened(_) | Contents::Plain(_) => from_memory(),
+        }
+    }
+
+    /// What the kdump header says besides the layout: the guest's utsname ([`Dump::utsname`];
+    /// the marked fallback of [`placeholder_utsname`] only when there is none), the crash
+    /// time from VMCOREINFO `CRASHTIME`, the number of CPUs.
     pub fn kdump_info(&self, notes: &NoteBlob) -> KdumpInfo {
         let v = self.vmcoreinfo.as_ref();
         KdumpInfo {
-            release: v.and_then(|v| v.osrelease()).map(str::to_owned),
+            utsname: self
+                .utsname()
+                .unwrap_or_else(|| placeholder_utsname(v.and_then(|v| v.osrelease()))),
             crashtime: v.and_then(|v| v.crashtime()),
             nr_cpus: u32::try_from(notes.cpus).unwrap_or(u32::MAX),
         }

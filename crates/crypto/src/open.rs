@@ -142,7 +142,9 @@ impl<'a> OpenedDump<'a> {
             .iter()
             .map(|l| MemoryBlock {
                 paddr: l.paddr,
-                size: l.memsz,
+                // A zero tail may end inside a page: the page is rounded out (PvDump checked
+                // that this does not overflow).
+                size: l.memsz.next_multiple_of(PAGE_SIZE),
             })
             .collect();
         Ok(OpenedDump {

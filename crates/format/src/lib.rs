@@ -37,6 +37,7 @@ mod page;
 mod plain;
 mod pv;
 mod source;
+mod uts;
 pub mod vmcoreinfo;
 
 #[cfg(test)]
@@ -46,11 +47,12 @@ pub use compl::CompletionData;
 pub use cpu::{CpuDump, CpuRegisters};
 pub use elf::{ElfCore, LoadSegment, MAX_HEADERS, MAX_MEMORY_PER_FILE_BYTE, Note, NoteIter, NoteSegment, Section};
 pub use error::{FormatError, Problem, Result, Structure};
-pub use kdump::{KdumpFile, Utsname};
+pub use kdump::KdumpFile;
 pub use layout::kdump::Compression;
 pub use note_cpus::{NoteCpu, cpus_from_notes};
 pub use page::{FLAG_MAPPED, FLAG_RESERVED, FLAG_SHARED, FLAG_ZERO, InvalidPageState, PageCounts, PageState};
 pub use plain::PlainElf;
 pub use pv::{PvCpuNote, PvDump};
 pub use source::{MemoryBlock, PageSource, read_phys};
+pub use uts::{Utsname, guest_utsname, utsname_paddr};
 pub use vmcoreinfo::{Vmcoreinfo, VmcoreinfoSource, find_vmcoreinfo};

@@ -37,6 +37,8 @@ pub struct PvDump<'a> {
     compl: Section,
     mem_meta: Section,
     mem_meta_data: &'a [u8],
+    /// Page frame of tweak component 0 (see [`PvDump::first_component_pfn`]).
+    first_pfn: u64,
     cpus: Vec<PvCpuNote<'a>>,
 }
 
@@ -71,8 +73,23 @@ impl<'a> PvDump<'a> {
             ));
         }
         let components = mem_meta.size / TWEAK_COMPONENT_SIZE;
+        // QEMU indexes `pv_mem_meta` by absolute page frame; zgetdump by the page's offset
+        // in its single PT_LOAD. They agree for QEMU's one block at 0. A single PT_LOAD
+        // elsewhere whose file pages `pv_mem_meta` covers only when counted from the
+        // segment's start is read zgetdump's way.
+        let first_pfn = match core.loads() {
+            [l] if l.paddr % PAGE_SIZE == 0
+                && l.file_end() / PAGE_SIZE > components
+                && l.filesz / PAGE_SIZE <= components =>
+            {
+                l.paddr / PAGE_SIZE
+            }
+            _ => 0,
+        };
         for l in core.loads() {
-            if l.paddr % PAGE_SIZE != 0 || l.filesz % PAGE_SIZE != 0 || l.memsz % PAGE_SIZE != 0 {
+            // p_paddr and p_filesz must be whole pages (one tweak per page); p_memsz past
+            // p_filesz is zero memory and may end inside a page (the page is rounded out).
+            if l.paddr % PAGE_SIZE != 0 || l.filesz % PAGE_SIZE != 0 {
                 return Err(FormatError::invalid(
                     Structure::ProgramHeader {
                         index: u64::from(l.phdr_index),
@@ -90,7 +107,17 @@ impl<'a> PvDump<'a> {
             // by the whole guest memory (p_memsz), but a segment whose p_memsz exceeds
             // p_filesz is accepted when only its file part is covered, as zgetdump does: the
             // tail is zero memory. (ElfCore bounds the memory all PT_LOADs may claim.)
-            if l.file_end() / PAGE_SIZE > components {
+            if l.end().checked_next_multiple_of(PAGE_SIZE).is_none() {
+                return Err(FormatError::invalid(
+                    Structure::ProgramHeader {
+                        index: u64::from(l.phdr_index),
+                        kind: Some("PT_LOAD"),
+                    },
+                    l.phdr_offset,
+                    Problem::EndsAtTopOfAddressSpace,
+                ));
+            }
+            if l.file_end() / PAGE_SIZE - first_pfn > components {
                 return Err(FormatError::invalid(
                     Structure::SectionData {
                         index: u64::from(mem_meta.index),
@@ -111,6 +138,7 @@ impl<'a> PvDump<'a> {
             compl,
             mem_meta,
             mem_meta_data,
+            first_pfn,
             cpus,
         })
     }
@@ -146,17 +174,25 @@ impl<'a> PvDump<'a> {
         self.core.loads()
     }
 
+    /// The page frame whose tweak component comes first in `pv_mem_meta`: 0, as QEMU
+    /// indexes it (by absolute page frame), except for a dump with a single PT_LOAD that does
+    /// not start at 0 and whose file pages `pv_mem_meta` covers only when counted from the
+    /// segment's start: then the segment's first frame, as zgetdump indexes it.
+    pub fn first_component_pfn(&self) -> u64 {
+        self.first_pfn
+    }
+
     /// File offset of the tweak component of page frame `pfn` (saturating: a component
     /// that would lie past the end of the address space is past the end of the file too).
     pub fn component_offset(&self, pfn: u64) -> u64 {
         self.mem_meta
             .file_offset
-            .saturating_add(pfn.saturating_mul(TWEAK_COMPONENT_SIZE))
+            .saturating_add(pfn.saturating_sub(self.first_pfn).saturating_mul(TWEAK_COMPONENT_SIZE))
     }
 
     /// The raw tweak component of page frame `pfn`, if `pv_mem_meta` covers it.
     pub fn component(&self, pfn: u64) -> Option<[u8; 16]> {
-        let off = pfn.checked_mul(TWEAK_COMPONENT_SIZE)?;
+        let off = pfn.checked_sub(self.first_pfn)?.checked_mul(TWEAK_COMPONENT_SIZE)?;
         let b = self.mem_meta_data.get(off as usize..(off as usize).checked_add(16)?)?;
         Some(copy_array(b, 0))
     }
@@ -192,7 +228,7 @@ impl<'a> PvDump<'a> {
         for l in self.loads() {
             let first_pfn = l.paddr / PAGE_SIZE;
             let backed = l.filesz / PAGE_SIZE;
-            counts.unbacked += (l.memsz - l.filesz) / PAGE_SIZE;
+            counts.unbacked += (l.memsz - l.filesz).div_ceil(PAGE_SIZE);
             for pfn in first_pfn..first_pfn + backed {
                 match self.page_state(pfn) {
                     Ok(s) => counts.add(&s),
@@ -253,7 +289,8 @@ fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
                 }
                 pending = Some((be32(note.desc, 32), note.offset));
             }
-            (b"LINUX", NT_S390_PV_CPU_DATA) => {
+            // Whatever its name (QEMU writes "LINUX"; zgetdump does not look).
+            (_, NT_S390_PV_CPU_DATA) => {
                 cpus.push(PvCpuNote {
                     index: cpus.len(),
                     qemu_pid: pending.take().map(|(pid, _)| pid),

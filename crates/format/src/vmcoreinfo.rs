@@ -76,6 +76,57 @@ impl Vmcoreinfo {
     pub fn crashtime(&self) -> Option<u64> {
         self.get("CRASHTIME")?.trim().parse().ok()
     }
+
+    /// The kernel virtual address of a symbol (`SYMBOL(name)=`, hexadecimal without `0x`).
+    pub fn symbol(&self, name: &str) -> Option<u64> {
+        self.hex(&format!("SYMBOL({name})"))
+    }
+
+    /// The byte offset of a structure member (`OFFSET(struct.member)=`, decimal).
+    pub fn offset(&self, member: &str) -> Option<u64> {
+        self.get(&format!("OFFSET({member})"))?.trim().parse().ok()
+    }
+
+    /// A hexadecimal value (`KEY=value` without `0x`, as the kernel's `%lx` writes it).
+    pub fn hex(&self, key: &str) -> Option<u64> {
+        let v = self.get(key)?.trim();
+        u64::from_str_radix(v.strip_prefix("0x").unwrap_or(v), 16).ok()
+    }
+
+    /// Translates a kernel virtual address of the identity map or the kernel image (a
+    /// `SYMBOL()` value, the address of a static variable) to a guest physical address, with
+    /// the s390x kernel's own rule (`__pa()` in arch/s390/include/asm/page.h):
+    ///
+    /// - Linux 6.10 and later map the kernel image at its own virtual address and say so in
+    ///   VMCOREINFO with `KERNELOFFPHYS=` (the image's physical address), `KERNELOFFSET=`
+    ///   (its virtual address) and `IDENTITYBASE=` (where the identity map of all physical
+    ///   memory starts). An address below `KERNELOFFSET` lies in the identity map:
+    ///   pa = va − IDENTITYBASE; any other lies in the image: pa = va − KERNELOFFSET +
+    ///   KERNELOFFPHYS.
+    /// - Older kernels (no `KERNELOFFPHYS` line; `KERNELOFFSET` there is a KASLR offset of
+    ///   an image that is still identity-mapped) run with virtual = physical: pa = va.
+    ///
+    /// `None` when the address is below the identity map, the arithmetic overflows, or a
+    /// 6.10+ VMCOREINFO lacks or garbles one of the three values: then the guest gives no
+    /// way to translate. Addresses of vmalloc'ed or module memory (page-table mapped) are
+    /// not covered by this rule and come out wrong; VMCOREINFO's symbols are all static.
+    pub fn kernel_va_to_pa(&self, va: u64) -> Option<u64> {
+        if self.get("KERNELOFFPHYS").is_none() {
+            return Some(va);
+        }
+        let image_phys = self.hex("KERNELOFFPHYS")?;
+        let image_virt = self.hex("KERNELOFFSET")?;
+        // IDENTITYBASE came with KERNELOFFPHYS (6.10); a missing one means 0.
+        let identity = match self.get("IDENTITYBASE") {
+            Some(_) => self.hex("IDENTITYBASE")?,
+            None => 0,
+        };
+        if va < image_virt {
+            va.checked_sub(identity)
+        } else {
+            (va - image_virt).checked_add(image_phys)
+        }
+    }
 }
 
 /// The s390 CKSM checksum: a 32-bit one's-complement sum of big-endian words.

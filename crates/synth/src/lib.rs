@@ -6,6 +6,10 @@
 //! - [`SynthSpec`]: what a dump holds (memory blocks, page-state shares, CPUs, VMCOREINFO
 //!   placement, quirks) as a pure function of a seed, so a 4 GiB dump can be generated and
 //!   verified without holding it in memory.
+//! - [`seal_plain`]: the same Ultravisor applied to the memory and registers of a real plain
+//!   dump (`cargo xtask synth --content-from PLAIN.elf`), so real kernels can be sealed.
+//! - [`real_like_guest`]: a small plain guest dump shaped like a real kernel's (VMCOREINFO
+//!   through the lowcore, `init_uts_ns`, both kernel layouts), for tests without network.
 //! - [`pvelf`]: the QEMU PV ELF layout (section headers first, notes, memory,
 //!   `pv_mem_meta`, `pv_compl`, `.shstrtab`).
 //!
@@ -18,7 +22,11 @@
 
 #![warn(missing_docs)]
 
+mod plain;
 pub mod pvelf;
+mod seal;
 mod spec;
 
+pub use plain::{IMAGE_PHYS, IMAGE_VIRT, KernelLayout, PlainGuest, real_like_guest};
+pub use seal::{SealError, SealOptions, Sealed, seal_plain};
 pub use spec::{Content, Rng, SynthSpec, TweakStyle, VmcoreinfoPlacement};

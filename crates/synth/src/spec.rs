@@ -52,7 +52,28 @@ impl Rng {
     }
 }
 
-fn mix(a: u64, b: u64) -> u64 {
+/// The customer key a dump made from `seed` is sealed with.
+pub(crate) fn cck_for(seed: u64) -> [u8; 32] {
+    Rng::new(mix(seed, 1)).bytes()
+}
+
+/// The Ultravisor's secrets for `seed`: the customer key, the HKDF seed, the completion
+/// data's GCM IV, and the XTS key and tweak nonce it wraps.
+pub(crate) fn secrets_for(seed: u64) -> (Cck, [u8; 64], [u8; 12], CompletionSecrets) {
+    let mut r = Rng::new(mix(seed, 3));
+    let hkdf_seed: [u8; 64] = r.bytes();
+    let iv: [u8; 12] = r.bytes();
+    let nonce: [u8; 16] = r.bytes();
+    let xts = XtsKey::from_bytes(r.bytes());
+    (
+        Cck::from_bytes(cck_for(seed)),
+        hkdf_seed,
+        iv,
+        CompletionSecrets { nonce, xts_key: xts },
+    )
+}
+
+pub(crate) fn mix(a: u64, b: u64) -> u64 {
     Rng::new(a ^ b.wrapping_mul(0xd6e8_feb8_6659_fd93)).next_u64()
 }
 
@@ -139,7 +160,7 @@ impl SynthSpec {
 
     /// The customer key of this dump.
     pub fn cck(&self) -> [u8; 32] {
-        Rng::new(mix(self.seed, 1)).bytes()
+        cck_for(self.seed)
     }
 
     /// The CPUs' registers.
@@ -169,17 +190,7 @@ impl SynthSpec {
     }
 
     fn secrets(&self) -> (Cck, [u8; 64], [u8; 12], CompletionSecrets) {
-        let mut r = Rng::new(mix(self.seed, 3));
-        let seed: [u8; 64] = r.bytes();
-        let iv: [u8; 12] = r.bytes();
-        let nonce: [u8; 16] = r.bytes();
-        let xts = XtsKey::from_bytes(r.bytes());
-        (
-            Cck::from_bytes(self.cck()),
-            seed,
-            iv,
-            CompletionSecrets { nonce, xts_key: xts },
-        )
+        secrets_for(self.seed)
     }
 
     /// Pages that hold the VMCOREINFO structures and must be encrypted.

@@ -95,7 +95,7 @@ fn notes() -> pvdump_vmcore::NoteBlob {
 
 fn info() -> KdumpInfo {
     KdumpInfo {
-        release: Some("6.9.1".into()),
+        utsname: pvdump_vmcore::kdump::placeholder_utsname(Some("6.9.1")),
         crashtime: Some(42),
         nr_cpus: 1,
     }

@@ -12,11 +12,11 @@ use crate::cpu::CpuRegisters;
 use crate::elf::NoteIter;
 use crate::error::{FormatError, Problem, Result, Structure};
 use crate::layout::kdump::{
-    Compression, DiskDumpHeader, FLAT_SIGNATURE, FlatHeader, FlatRecord, KDUMP_SIGNATURE, KdumpSubHeader, NewUtsname,
-    PageDesc, c_string,
+    Compression, DiskDumpHeader, FLAT_SIGNATURE, FlatHeader, FlatRecord, KDUMP_SIGNATURE, KdumpSubHeader, PageDesc,
 };
 use crate::note_cpus::{NoteCpu, cpus_from_notes};
 use crate::source::{MemoryBlock, PageSource};
+use crate::uts::Utsname;
 
 /// One record of a flattened stream.
 #[derive(Debug, Clone, Copy)]
@@ -25,37 +25,6 @@ struct Record {
     size: u64,
     /// Where its payload is in the stream.
     pos: usize,
-}
-
-/// The dumped system's utsname, as text.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Utsname {
-    /// sysname ("Linux").
-    pub sysname: String,
-    /// nodename (host name).
-    pub nodename: String,
-    /// release (`uname -r`).
-    pub release: String,
-    /// version (`uname -v`).
-    pub version: String,
-    /// machine ("s390x").
-    pub machine: String,
-    /// domainname.
-    pub domainname: String,
-}
-
-impl Utsname {
-    /// Decodes the six NUL-padded fields.
-    pub fn from_raw(u: &NewUtsname) -> Utsname {
-        Utsname {
-            sysname: c_string(&u.sysname),
-            nodename: c_string(&u.nodename),
-            release: c_string(&u.release),
-            version: c_string(&u.version),
-            machine: c_string(&u.machine),
-            domainname: c_string(&u.domainname),
-        }
-    }
 }
 
 /// Pages of the 2nd bitmap covered by one rank entry.

@@ -20,10 +20,9 @@ use std::io::{BufWriter, Write};
 
 use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::layout::kdump::{
-    BLOCK_SIZE, DiskDumpHeader, FlatHeader, FlatRecord, HEADER_VERSION, KDUMP_SIGNATURE, KdumpSubHeader, NewUtsname,
-    PageDesc, uts_field,
+    BLOCK_SIZE, DiskDumpHeader, FlatHeader, FlatRecord, HEADER_VERSION, KDUMP_SIGNATURE, KdumpSubHeader, PageDesc,
 };
-use pvdump_format::{Compression, MemoryBlock, PageSource};
+use pvdump_format::{Compression, MemoryBlock, PageSource, Utsname};
 use rayon::prelude::*;
 
 use crate::error::WriteError;
@@ -34,20 +33,50 @@ use crate::pump::{WriteOptions, is_zero};
 mod compress;
 pub use compress::{PageCompressor, SCRATCH};
 
-/// utsname.release written when VMCOREINFO gives no OSRELEASE.
+/// Fallback utsname.release when the guest's utsname is unknown and VMCOREINFO gives no
+/// OSRELEASE.
 pub const RELEASE_PLACEHOLDER: &str = "unknown (pvdump: no VMCOREINFO)";
-/// utsname.version written (the kernel's version string is not in the dump).
+/// Fallback utsname.version when the guest's utsname is unknown (the version string is
+/// only in `init_uts_ns`, which the guest did not let pvdump find).
 pub const VERSION_PLACEHOLDER: &str = "unknown (written by pvdump)";
 
+/// The **fallback** `new_utsname` for a dump whose kernel gives no way to read its own
+/// (no VMCOREINFO, or no `SYMBOL(init_uts_ns)`, or an address that does not translate):
+/// sysname `Linux` and machine `s390x` (libkdumpfile needs both to recognise the
+/// architecture), release = VMCOREINFO `OSRELEASE` or [`RELEASE_PLACEHOLDER`], version
+/// [`VERSION_PLACEHOLDER`], nodename and domainname empty. See docs/kdump.md.
+pub fn placeholder_utsname(release: Option<&str>) -> Utsname {
+    Utsname {
+        sysname: "Linux".into(),
+        nodename: String::new(),
+        release: release.filter(|r| !r.is_empty()).unwrap_or(RELEASE_PLACEHOLDER).into(),
+        version: VERSION_PLACEHOLDER.into(),
+        machine: "s390x".into(),
+        domainname: String::new(),
+    }
+}
+
 /// What goes into `disk_dump_header` besides the layout.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KdumpInfo {
-    /// Kernel release (VMCOREINFO `OSRELEASE`); `None` writes [`RELEASE_PLACEHOLDER`].
-    pub release: Option<String>,
+    /// `new_utsname`: the guest kernel's `init_uts_ns.name` (all six fields), or
+    /// [`placeholder_utsname`] when the guest gives no way to read it.
+    pub utsname: Utsname,
     /// Crash time in seconds since the epoch (VMCOREINFO `CRASHTIME`); `None` writes 0.
     pub crashtime: Option<u64>,
     /// Number of CPUs (`nr_cpus`).
     pub nr_cpus: u32,
+}
+
+impl Default for KdumpInfo {
+    /// The placeholder utsname, no crash time, no CPUs.
+    fn default() -> Self {
+        KdumpInfo {
+            utsname: placeholder_utsname(None),
+            crashtime: None,
+            nr_cpus: 0,
+        }
+    }
 }
 
 /// Statistics of a finished kdump write.
@@ -123,22 +152,10 @@ impl KdumpLayout {
 
     /// The `disk_dump_header`.
     pub fn header(&self, info: &KdumpInfo, compression: Compression) -> DiskDumpHeader {
-        let release = info
-            .release
-            .as_deref()
-            .filter(|r| !r.is_empty())
-            .unwrap_or(RELEASE_PLACEHOLDER);
         DiskDumpHeader {
             signature: KDUMP_SIGNATURE,
             header_version: HEADER_VERSION,
-            utsname: NewUtsname {
-                sysname: uts_field("Linux"),
-                nodename: uts_field(""),
-                release: uts_field(release),
-                version: uts_field(VERSION_PLACEHOLDER),
-                machine: uts_field("s390x"),
-                domainname: uts_field(""),
-            },
+            utsname: info.utsname.to_raw(),
             tv_sec: info.crashtime.map_or(0, |t| t as i64),
             tv_usec: 0,
             status: compression.flag(),
@@ -486,17 +503,35 @@ mod tests {
         assert_eq!(l.desc_offset, 3 * 4096 + 2 * 32768);
         assert_eq!(l.zero_offset, l.desc_offset + (1 << 18) * 24);
         let info = KdumpInfo {
-            release: Some("6.8.0".into()),
+            utsname: placeholder_utsname(Some("6.8.0")),
             crashtime: Some(1_700_000_000),
             nr_cpus: 3,
         };
         let h = l.header_block(&info, Compression::Zstd);
         assert_eq!(&h[0..12], b"KDUMP   \0\0\0\x06");
         assert_eq!(&h[12..18], b"Linux\0");
+        assert_eq!(h[77], 0, "fallback nodename is empty");
         assert_eq!(&h[142..148], b"6.8.0\0");
+        assert_eq!(&h[207..207 + VERSION_PLACEHOLDER.len()], VERSION_PLACEHOLDER.as_bytes());
         assert_eq!(&h[272..278], b"s390x\0");
-        assert_ne!(h[207], 0);
         assert_eq!(&h[408..416], &1_700_000_000u64.to_be_bytes());
+        // The guest's own utsname goes in whole.
+        let guest = Utsname {
+            sysname: "Linux".into(),
+            nodename: "(none)".into(),
+            release: "6.12.107+deb13-s390x".into(),
+            version: "#1 SMP Debian 6.12.107-1 (2026-08-29)".into(),
+            machine: "s390x".into(),
+            domainname: "(none)".into(),
+        };
+        let h2 = l.header(
+            &KdumpInfo {
+                utsname: guest.clone(),
+                ..info.clone()
+            },
+            Compression::Zstd,
+        );
+        assert_eq!(Utsname::from_raw(&h2.utsname), guest);
         assert_eq!(&h[424..440], &[0, 0, 0, 0x20, 0, 0, 0x10, 0, 0, 0, 0, 2, 0, 0, 0, 16]);
         assert_eq!(&h[460..464], &3u32.to_be_bytes());
     }

@@ -1,0 +1,79 @@
+//! `pvdump --version`: `-V` prints "pvdump 0.1.0"; `--version` adds what the binary was built
+//! from (commit, target, features; recorded by build.rs) and what it uses at run time (the
+//! AES implementation the CPU allows, the kdump compressors).
+
+use std::sync::LazyLock;
+
+/// The text after "pvdump " for `--version`.
+pub static LONG: LazyLock<String> = LazyLock::new(long_version);
+
+fn or_none(s: &str, none: &str) -> String {
+    if s.is_empty() { none.to_string() } else { s.to_string() }
+}
+
+fn long_version() -> String {
+    format!(
+        "{}\ncommit: {}\ntarget: {}\nfeatures: {}\nAES-XTS: {}\ncompressors: zlib (zlib-rs), zstd (libzstd via zstd-sys), snappy (snap), lzo (lzokay)",
+        env!("CARGO_PKG_VERSION"),
+        or_none(env!("PVDUMP_GIT_COMMIT"), "unknown (not built from a git checkout)"),
+        or_none(env!("PVDUMP_TARGET"), "unknown"),
+        or_none(env!("PVDUMP_FEATURES"), "none"),
+        aes_backend(),
+    )
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// What the `aes` crate can use on this CPU (it picks its backend at run time).
+#[cfg(target_arch = "x86_64")]
+fn aes_backend() -> String {
+    let aes = std::arch::is_x86_feature_detected!("aes");
+    format!(
+        "aes crate, {} (CPU: AES-NI {}, VAES {}, AVX2 {})",
+        if aes {
+            "AES-NI"
+        } else {
+            "constant-time software AES (no AES-NI)"
+        },
+        yes_no(aes),
+        yes_no(std::arch::is_x86_feature_detected!("vaes")),
+        yes_no(std::arch::is_x86_feature_detected!("avx2")),
+    )
+}
+
+/// What the `aes` crate can use on this CPU (it picks its backend at run time).
+#[cfg(target_arch = "aarch64")]
+fn aes_backend() -> String {
+    format!(
+        "aes crate (ARMv8 crypto if available; CPU: AES {})",
+        yes_no(std::arch::is_aarch64_feature_detected!("aes"))
+    )
+}
+
+/// What the `aes` crate can use on this CPU.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn aes_backend() -> String {
+    "aes crate, constant-time software AES".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_version_starts_with_the_short_one_and_names_the_build() {
+        let v = LONG.as_str();
+        let lines: Vec<&str> = v.lines().collect();
+        assert_eq!(lines[0], env!("CARGO_PKG_VERSION"));
+        for (i, key) in ["commit: ", "target: ", "features: ", "AES-XTS: ", "compressors: "]
+            .iter()
+            .enumerate()
+        {
+            assert!(lines[i + 1].starts_with(key), "line {}: {v}", i + 1);
+            assert!(lines[i + 1].len() > key.len(), "empty {key}: {v}");
+        }
+        assert!(v.contains(std::env::consts::ARCH), "target names the architecture: {v}");
+    }
+}
