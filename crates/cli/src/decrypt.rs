@@ -7,7 +7,7 @@ use pvdump_core::KeySource;
 
 use crate::args::DecryptArgs;
 use crate::exit::Failure;
-use crate::input::{named, read_key};
+use crate::input::{named, read_key, warn_irregularities};
 use crate::signals;
 use crate::write::{open_output, protected_inputs, summary, write_output};
 
@@ -20,6 +20,7 @@ pub fn run(args: &DecryptArgs) -> Result<(), Failure> {
     signals::check()?;
     let dump = pvdump_core::Dump::open_encrypted(&args.dump, &cck).map_err(|e| named(e, &args.dump))?;
     drop(cck);
+    warn_irregularities(&dump, &args.dump);
     let cpus = dump.cpus()?;
     for cpu in cpus.iter().filter(|c| c.regs.has_osii) {
         let _ = writeln!(

@@ -28,6 +28,14 @@ pub fn open_dump(path: &Path, key: Option<&Cck>) -> Result<Dump, Failure> {
     Dump::open(path, key).map_err(|e| named(e, path))
 }
 
+/// Warns about every shape of the dump at `path` that QEMU never writes but pvdump (like
+/// zgetdump) decrypts anyway: the output lacks what the warning names. Not silenced by `-q`.
+pub fn warn_irregularities(dump: &Dump, path: &Path) {
+    for i in dump.irregularities() {
+        let _ = writeln!(std::io::stderr(), "pvdump: warning: {}: {i}", path.display());
+    }
+}
+
 /// The failure for an error about the dump at `path`: messages about its contents start
 /// with the path (messages about opening it already name it).
 pub fn named(e: pvdump_core::Error, path: &Path) -> Failure {

@@ -259,6 +259,7 @@ mod linux {
         let dump = Dump::open_encrypted(&args.dump, &cck).map_err(|e| named(e, &args.dump))?;
         drop(cck);
         signals::check()?;
+        crate::input::warn_irregularities(&dump, &args.dump);
         if !args.quiet {
             for cpu in dump.cpus()?.iter().filter(|c| c.regs.has_osii) {
                 say!(

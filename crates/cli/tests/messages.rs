@@ -157,3 +157,33 @@ fn quiet_with_a_private_key_prints_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
 }
+
+/// A shape QEMU never writes but zgetdump decrypts (here: a PT_LOAD whose p_filesz is not
+/// whole pages) is decrypted with exit 0 and one warning naming the dump, the program
+/// header and its file offset, even with -q.
+#[test]
+fn irregular_dumps_decrypt_with_a_warning() {
+    let f = files("irregular");
+    let mut bytes = std::fs::read(&f.dump).unwrap();
+    let core = pvdump_format::ElfCore::parse(&bytes).unwrap();
+    let load = core.loads()[0];
+    let at = load.phdr_offset as usize;
+    bytes[at + 32..at + 40].copy_from_slice(&(load.filesz - 100).to_be_bytes());
+    std::fs::write(&f.dump, &bytes).unwrap();
+    let out = f.tmp.path("vmcore");
+    let o = run(&[&"decrypt", &"-q", &"--key", &f.key, &f.dump, &"-o", &out]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_no_foreign_prefix(&err);
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        [format!(
+            "pvdump: warning: {}: program header {} (PT_LOAD) at file offset {:#x}: p_paddr 0x0 or p_filesz {:#x} is not a multiple of the 4 KiB page size; its pages were decrypted whole from the segment's start, as zgetdump does, and the rest of its first and last page frame reads as zero",
+            f.dump.display(),
+            load.phdr_index,
+            load.phdr_offset,
+            load.filesz - 100
+        )]
+    );
+    assert!(out.exists());
+}

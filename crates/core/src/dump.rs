@@ -228,6 +228,13 @@ impl Dump {
         }
     }
 
+    /// Shapes QEMU never writes that this PV dump has, decrypted the way zgetdump decrypts
+    /// them (a CPU or all memory missing, segments not in whole pages). Empty for every other
+    /// dump. Front ends show them as warnings: the output lacks what they name.
+    pub fn irregularities(&self) -> &[pvdump_format::Irregularity] {
+        self.pv().map_or(&[], |pv| pv.irregularities())
+    }
+
     /// The kdump reader (kdump files and flattened streams).
     pub fn kdump(&self) -> Option<&KdumpFile<'_>> {
         match self.cell.borrow_dependent() {

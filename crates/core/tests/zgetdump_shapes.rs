@@ -2,7 +2,11 @@
 //! a PT_LOAD whose p_memsz exceeds p_filesz with `pv_mem_meta` covering only the file part
 //! (the tail is zero memory: a hole in the ELF output, zero pages in the kdump output), also
 //! ending inside a page; a single PT_LOAD above 0 whose tweak components are counted from
-//! the segment's start (zgetdump's indexing); a CPU note not named "LINUX".
+//! the segment's start (zgetdump's indexing); a CPU note not named "LINUX"; and, reported
+//! as irregularities, a PRSTATUS without its PV CPU note, no CPU note at all, no PT_LOAD, and
+//! PT_LOADs whose p_paddr or p_filesz is not whole pages (compared with zgetdump 2.35's
+//! output under qemu-user when these tests were written: the same notes and the same byte at
+//! every address zgetdump's output covers).
 
 use std::os::unix::fs::MetadataExt;
 
@@ -181,4 +185,156 @@ fn a_cpu_note_is_known_by_its_type_not_its_name() {
         cpus.iter().map(|c| c.regs.clone()).collect::<Vec<_>>(),
         spec.cpu_registers()
     );
+}
+
+/// Shapes QEMU never writes, decrypted as zgetdump 2.35 decrypts them (measured with zgetdump
+/// under qemu-user: the same notes, and the same byte at every address its output covers),
+/// each reported as an irregularity. Returns the opened dump.
+fn open_mutated(seed: u64, cpus: usize, mutate: impl FnOnce(&ElfCore<'_>, &mut Vec<u8>)) -> (SynthSpec, Dump) {
+    let spec = SynthSpec::simple(seed, 1, cpus);
+    let mut bytes = spec.dump_bytes();
+    let core_bytes = bytes.clone();
+    let core = ElfCore::parse(&core_bytes).unwrap();
+    mutate(&core, &mut bytes);
+    let dump = Dump::from_bytes(bytes, Some(&Cck::from_bytes(spec.cck()))).unwrap();
+    (spec, dump)
+}
+
+fn notes_of_type(core: &ElfCore<'_>, n_type: u32) -> Vec<usize> {
+    core.notes()
+        .map(|n| n.unwrap())
+        .filter(|n| n.n_type == n_type)
+        .map(|n| n.offset as usize)
+        .collect()
+}
+
+/// Decrypts to an ELF image in memory and parses it back.
+fn elf_output(dump: &Dump) -> Vec<u8> {
+    let image = dump.elf_image().unwrap();
+    let mut out = vec![0u8; image.len() as usize];
+    image.read_at(0, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_prstatus_without_its_cpu_note_leaves_that_cpu_out() {
+    let (spec, dump) = open_mutated(26, 3, |core, b| {
+        let pv1 = notes_of_type(core, NT_S390_PV_CPU_DATA)[1];
+        b[pv1 + 8..pv1 + 12].copy_from_slice(&0x7777u32.to_be_bytes());
+    });
+    let cpus = dump.cpus().unwrap();
+    let regs = spec.cpu_registers();
+    assert_eq!(
+        cpus.iter().map(|c| c.regs.clone()).collect::<Vec<_>>(),
+        [regs[0].clone(), regs[2].clone()],
+        "CPU 1 is left out, the others keep their registers"
+    );
+    assert_eq!(dump.irregularities().len(), 1);
+    let w = dump.irregularities()[0].to_string();
+    assert!(
+        w.contains("(QEMU CPU id 2) has no NT_S390_PV_CPU_DATA note after it"),
+        "{w}"
+    );
+    let out = elf_output(&dump);
+    let e = ElfCore::parse(&out).unwrap();
+    assert_eq!(notes_of_type(&e, pvdump_format::consts::NT_PRSTATUS).len(), 2);
+    let mut mem = vec![0u8; MIB as usize];
+    dump.read_phys(0, &mut mem).unwrap();
+    assert!(mem == spec.expected_memory());
+}
+
+#[test]
+fn no_cpu_note_and_no_memory_still_decrypt_what_there_is() {
+    // No CPU note at all: memory only.
+    let (spec, dump) = open_mutated(27, 2, |core, b| {
+        for at in notes_of_type(core, NT_S390_PV_CPU_DATA) {
+            b[at + 8..at + 12].copy_from_slice(&0x7777u32.to_be_bytes());
+        }
+        for at in notes_of_type(core, pvdump_format::consts::NT_PRSTATUS) {
+            b[at + 8..at + 12].copy_from_slice(&0x7777u32.to_be_bytes());
+        }
+    });
+    assert!(dump.cpus().unwrap().is_empty());
+    assert!(
+        dump.irregularities()[0]
+            .to_string()
+            .contains("no NT_S390_PV_CPU_DATA note, so the output has no CPU registers")
+    );
+    let mut mem = vec![0u8; MIB as usize];
+    dump.read_phys(0, &mut mem).unwrap();
+    assert!(mem == spec.expected_memory());
+
+    // No PT_LOAD: the CPUs only.
+    let (spec, dump) = open_mutated(28, 2, |core, b| {
+        let at = core.loads()[0].phdr_offset as usize;
+        b[at..at + 4].copy_from_slice(&0u32.to_be_bytes());
+    });
+    assert!(dump.memory().is_empty());
+    assert_eq!(
+        dump.cpus().unwrap().iter().map(|c| c.regs.clone()).collect::<Vec<_>>(),
+        spec.cpu_registers()
+    );
+    assert!(dump.irregularities()[0].to_string().contains("no PT_LOAD segment"));
+    let out = elf_output(&dump);
+    let e = ElfCore::parse(&out).unwrap();
+    assert!(e.loads().is_empty());
+    assert_eq!(notes_of_type(&e, pvdump_format::consts::NT_PRSTATUS).len(), 2);
+}
+
+#[test]
+fn segments_not_in_whole_pages_decrypt_whole_pages_from_their_start() {
+    // p_filesz 100 bytes short of 1 MiB: the last page is decrypted whole (its ciphertext
+    // reaches into the next section) and cut at p_filesz; the rest of the frame is zero.
+    let (spec, dump) = open_mutated(29, 1, |core, b| {
+        let at = core.loads()[0].phdr_offset as usize;
+        b[at + 32..at + 40].copy_from_slice(&(MIB - 100).to_be_bytes());
+    });
+    let expected = spec.expected_memory();
+    let mut mem = vec![0xffu8; MIB as usize];
+    dump.read_phys(0, &mut mem).unwrap();
+    assert!(mem[..(MIB - 100) as usize] == expected[..(MIB - 100) as usize]);
+    assert!(mem[(MIB - 100) as usize..].iter().all(|&b| b == 0));
+    assert!(
+        dump.irregularities()[0]
+            .to_string()
+            .contains("p_filesz 0xfff9c is not a multiple")
+    );
+
+    // p_paddr 0x100: page k of the segment (tweak component k) lies at 0x100 + k * 4096;
+    // the frames are rounded out and what lies outside the segment is zero.
+    let (spec, dump) = open_mutated(30, 1, |core, b| {
+        let at = core.loads()[0].phdr_offset as usize;
+        b[at + 24..at + 32].copy_from_slice(&0x100u64.to_be_bytes());
+    });
+    assert_eq!(
+        dump.memory(),
+        [MemoryBlock {
+            paddr: 0,
+            size: MIB + 4096
+        }]
+    );
+    let expected = spec.expected_memory();
+    let mut mem = vec![0xffu8; (MIB + 4096) as usize];
+    dump.read_phys(0, &mut mem).unwrap();
+    assert!(mem[..0x100].iter().all(|&b| b == 0));
+    assert!(mem[0x100..0x100 + MIB as usize] == expected[..]);
+    assert!(mem[0x100 + MIB as usize..].iter().all(|&b| b == 0));
+    // The same bytes through both writers.
+    let out = elf_output(&dump);
+    let elf = Dump::from_bytes(out, None).unwrap();
+    let mut again = vec![0u8; mem.len()];
+    elf.read_phys(0, &mut again).unwrap();
+    assert!(again == mem);
+    let path = std::env::temp_dir().join(format!("pvdump-unaligned-{}.kdump", std::process::id()));
+    let f = std::fs::File::create(&path).unwrap();
+    dump.write(
+        Format::Kdump(Compression::Zstd),
+        &mut Output::File(&f),
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let kdump = Dump::open(&path, None).unwrap();
+    kdump.read_phys(0, &mut again).unwrap();
+    assert!(again == mem);
+    let _ = std::fs::remove_file(&path);
 }

@@ -3,7 +3,8 @@
 
 use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::{
-    CpuRegisters, FormatError, MemoryBlock, PageCounts, PageSource, PageState, PvDump, Vmcoreinfo, find_vmcoreinfo,
+    CpuRegisters, FormatError, LoadSegment, MemoryBlock, PageCounts, PageSource, PageState, PvDump, Vmcoreinfo,
+    file_pages, find_vmcoreinfo, frames_of,
 };
 
 use crate::gcm::{open_completion, open_cpu};
@@ -140,11 +141,15 @@ impl<'a> OpenedDump<'a> {
         let blocks = dump
             .loads()
             .iter()
-            .map(|l| MemoryBlock {
-                paddr: l.paddr,
-                // A zero tail may end inside a page: the page is rounded out (PvDump checked
-                // that this does not overflow).
-                size: l.memsz.next_multiple_of(PAGE_SIZE),
+            .map(|l| {
+                // Whole page frames: a zero tail may end inside a page, and a segment QEMU
+                // would not write may start inside one; both are rounded out (PvDump checked
+                // that this neither overflows nor makes two segments share a frame).
+                let (first, end) = frames_of(l);
+                MemoryBlock {
+                    paddr: first * PAGE_SIZE,
+                    size: (end - first) * PAGE_SIZE,
+                }
             })
             .collect();
         Ok(OpenedDump {
@@ -188,44 +193,90 @@ impl PageSource for OpenedDump<'_> {
     }
 
     fn read_pages(&self, paddr: u64, out: &mut [u8], zero: &mut [bool]) -> Result<(), FormatError> {
-        let loads = self.dump.loads();
-        let idx = loads.partition_point(|l| l.end() <= paddr);
-        let load = loads
+        let idx = self.blocks.partition_point(|b| b.end() <= paddr);
+        let (load, block) = self
+            .dump
+            .loads()
             .get(idx)
-            .filter(|l| l.paddr <= paddr)
+            .zip(self.blocks.get(idx))
+            .filter(|(_, b)| b.paddr <= paddr)
             .ok_or_else(|| FormatError::outside_memory(paddr))?;
         let (pages, _) = out.as_chunks_mut::<{ PAGE_SIZE as usize }>();
         for (i, (page, z)) in pages.iter_mut().zip(zero.iter_mut()).enumerate() {
             let addr = paddr + i as u64 * PAGE_SIZE;
-            if addr >= load.end() {
+            if addr >= block.end() {
                 return Err(FormatError::outside_memory(addr));
             }
-            let pfn = addr / PAGE_SIZE;
-            if addr >= load.paddr + load.filesz {
-                page.fill(0);
-                *z = true;
-                continue;
-            }
-            match self.dump.page_state(pfn)? {
-                PageState::Zero { .. } => {
-                    page.fill(0);
-                    *z = true;
-                }
-                PageState::Shared { .. } => {
-                    page.copy_from_slice(self.dump.page_bytes(load, pfn)?);
-                    *z = false;
-                }
-                PageState::Encrypted { component } => {
-                    let src: &[u8; PAGE_SIZE as usize] = self
-                        .dump
-                        .page_bytes(load, pfn)?
-                        .try_into()
-                        .map_err(|_| FormatError::outside_memory(addr))?;
-                    self.cipher.decrypt_page_from(&component, src, page);
-                    *z = false;
-                }
+            // Where the frame starts in the segment's file pages (negative: before p_paddr).
+            let start = i128::from(addr) - i128::from(load.paddr);
+            if start >= 0 && (start as u64).is_multiple_of(PAGE_SIZE) && (start as u64 + PAGE_SIZE) <= load.filesz {
+                // The frame is one whole file page (every page of a segment QEMU writes).
+                *z = self.file_page(load, start as u64 / PAGE_SIZE, page)?;
+            } else {
+                *z = self.partial_frame(load, start, page)?;
             }
         }
         Ok(())
+    }
+}
+
+impl OpenedDump<'_> {
+    /// Decrypts file page `k` of `load` (counted from the segment's start) into `page`;
+    /// returns whether the page is a zero page by its state.
+    fn file_page(&self, load: &LoadSegment, k: u64, page: &mut [u8; PAGE_SIZE as usize]) -> Result<bool, FormatError> {
+        let pfn = load.paddr / PAGE_SIZE + k;
+        match self.dump.page_state(pfn)? {
+            PageState::Zero { .. } => {
+                page.fill(0);
+                Ok(true)
+            }
+            PageState::Shared { .. } => {
+                page.copy_from_slice(self.dump.page_bytes(load, pfn)?);
+                Ok(false)
+            }
+            PageState::Encrypted { component } => {
+                let src: &[u8; PAGE_SIZE as usize] = self
+                    .dump
+                    .page_bytes(load, pfn)?
+                    .try_into()
+                    .map_err(|_| FormatError::outside_memory(pfn * PAGE_SIZE))?;
+                self.cipher.decrypt_page_from(&component, src, page);
+                Ok(false)
+            }
+        }
+    }
+
+    /// A page frame that is not one whole file page: the frame holding p_paddr of a segment
+    /// that starts inside a page, the one holding its last file byte when p_filesz is not
+    /// whole pages, or one of the zero tail. File pages are decrypted whole, as zgetdump
+    /// decrypts them, and only the bytes within p_filesz are kept; everything else is zero.
+    /// `start` is the frame's offset from p_paddr. Returns whether the frame is all zero.
+    fn partial_frame(
+        &self,
+        load: &LoadSegment,
+        start: i128,
+        frame: &mut [u8; PAGE_SIZE as usize],
+    ) -> Result<bool, FormatError> {
+        const P: i128 = PAGE_SIZE as i128;
+        frame.fill(0);
+        // Plaintext of a whole file page, of which only part is kept: wiped when dropped.
+        let mut file_page = zeroize::Zeroizing::new([0u8; PAGE_SIZE as usize]);
+        let end = start + P;
+        let first_k = start.div_euclid(P).max(0);
+        let last_k = (end - 1).div_euclid(P).min(i128::from(file_pages(load)) - 1);
+        for k in first_k..=last_k {
+            let page_start = k * P;
+            // The bytes of file page k that lie in this frame and within p_filesz.
+            let lo = page_start.max(start);
+            let hi = (page_start + P).min(end).min(i128::from(load.filesz));
+            if lo >= hi {
+                continue;
+            }
+            self.file_page(load, k as u64, &mut file_page)?;
+            let (src, dst) = ((lo - page_start) as usize, (lo - start) as usize);
+            let n = (hi - lo) as usize;
+            frame[dst..dst + n].copy_from_slice(&file_page[src..src + n]);
+        }
+        Ok(frame.iter().all(|&b| b == 0))
     }
 }

@@ -52,7 +52,7 @@ pub use layout::kdump::Compression;
 pub use note_cpus::{NoteCpu, cpus_from_notes};
 pub use page::{FLAG_MAPPED, FLAG_RESERVED, FLAG_SHARED, FLAG_ZERO, InvalidPageState, PageCounts, PageState};
 pub use plain::PlainElf;
-pub use pv::{PvCpuNote, PvDump};
+pub use pv::{Irregularity, PvCpuNote, PvDump, file_pages, frames_of};
 pub use source::{MemoryBlock, PageSource, read_phys};
 pub use uts::{Utsname, guest_utsname, utsname_paddr};
 pub use vmcoreinfo::{Vmcoreinfo, VmcoreinfoSource, find_vmcoreinfo};

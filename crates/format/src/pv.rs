@@ -30,6 +30,88 @@ impl<'a> PvCpuNote<'a> {
     }
 }
 
+/// A shape QEMU never writes but zgetdump decrypts anyway. pvdump decrypts it the same way
+/// (the same notes and the same memory at every address zgetdump's output covers) and
+/// reports it, so that a user is told what the output lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Irregularity {
+    /// No NT_S390_PV_CPU_DATA note at all: the output has no CPU registers.
+    NoCpuNotes {
+        /// File offset of the first PT_NOTE segment's data (0 without one).
+        offset: u64,
+    },
+    /// An NT_PRSTATUS note without the NT_S390_PV_CPU_DATA note that should follow it: that
+    /// CPU is left out, as zgetdump leaves it out.
+    OrphanPrstatus {
+        /// pr_pid of the NT_PRSTATUS note (QEMU writes cpu_index + 1).
+        pid: u32,
+        /// File offset of the NT_PRSTATUS note header.
+        offset: u64,
+    },
+    /// No PT_LOAD segment: the output holds notes only.
+    NoLoads {
+        /// File offset of the program header table.
+        offset: u64,
+    },
+    /// A PT_LOAD whose p_paddr or p_filesz is not a whole number of pages. Its pages are
+    /// decrypted whole from the segment's start (the last one reading past p_filesz), as
+    /// zgetdump does; memory before p_paddr and past p_filesz in the segment's first and last
+    /// page frame reads as zero.
+    UnalignedLoad {
+        /// Index of the program header.
+        index: u32,
+        /// File offset of the program header.
+        offset: u64,
+        /// Its p_paddr.
+        paddr: u64,
+        /// Its p_filesz.
+        filesz: u64,
+    },
+}
+
+impl std::fmt::Display for Irregularity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Irregularity::NoCpuNotes { offset } => write!(
+                f,
+                "notes at file offset {offset:#x}: no NT_S390_PV_CPU_DATA note, so the output has no CPU registers (zgetdump decrypts such a dump the same way)"
+            ),
+            Irregularity::OrphanPrstatus { pid, offset } => write!(
+                f,
+                "CPU note group at file offset {offset:#x}: the NT_PRSTATUS note (QEMU CPU id {pid}) has no NT_S390_PV_CPU_DATA note after it; that CPU is left out of the output, as zgetdump leaves it out"
+            ),
+            Irregularity::NoLoads { offset } => write!(
+                f,
+                "program header table at file offset {offset:#x}: no PT_LOAD segment, so the output holds no memory, only notes (as zgetdump writes it)"
+            ),
+            Irregularity::UnalignedLoad {
+                index,
+                offset,
+                paddr,
+                filesz,
+            } => write!(
+                f,
+                "program header {index} (PT_LOAD) at file offset {offset:#x}: p_paddr {paddr:#x} or p_filesz {filesz:#x} is not a multiple of the 4 KiB page size; its pages were decrypted whole from the segment's start, as zgetdump does, and the rest of its first and last page frame reads as zero"
+            ),
+        }
+    }
+}
+
+/// The page frames a PV segment occupies: from the frame holding p_paddr to the one holding
+/// its last byte of memory (p_memsz rounded out to whole frames).
+pub fn frames_of(l: &LoadSegment) -> (u64, u64) {
+    let first = l.paddr / PAGE_SIZE;
+    // PvDump::from_core checked that the rounded end does not overflow.
+    let end = l.end().div_ceil(PAGE_SIZE);
+    (first, end)
+}
+
+/// Number of file pages of a PV segment: p_filesz in whole pages, the last one possibly
+/// reaching past p_filesz (zgetdump decrypts it whole).
+pub fn file_pages(l: &LoadSegment) -> u64 {
+    l.filesz.div_ceil(PAGE_SIZE)
+}
+
 /// An encrypted QEMU PV dump.
 #[derive(Debug, Clone)]
 pub struct PvDump<'a> {
@@ -40,6 +122,7 @@ pub struct PvDump<'a> {
     /// Page frame of tweak component 0 (see [`PvDump::first_component_pfn`]).
     first_pfn: u64,
     cpus: Vec<PvCpuNote<'a>>,
+    irregularities: Vec<Irregularity>,
 }
 
 impl<'a> PvDump<'a> {
@@ -65,12 +148,11 @@ impl<'a> PvDump<'a> {
                 Problem::MemMetaSize { size: mem_meta.size },
             ));
         }
+        let mut irregularities = Vec::new();
         if core.loads().is_empty() {
-            return Err(FormatError::invalid(
-                Structure::ProgramHeaderTable { entries: core.phnum() },
-                core.header().e_phoff,
-                Problem::NoLoads,
-            ));
+            irregularities.push(Irregularity::NoLoads {
+                offset: core.header().e_phoff,
+            });
         }
         let components = mem_meta.size / TWEAK_COMPONENT_SIZE;
         // QEMU indexes `pv_mem_meta` by absolute page frame; zgetdump by the page's offset
@@ -78,30 +160,24 @@ impl<'a> PvDump<'a> {
         // elsewhere whose file pages `pv_mem_meta` covers only when counted from the
         // segment's start is read zgetdump's way.
         let first_pfn = match core.loads() {
-            [l] if l.paddr % PAGE_SIZE == 0
-                && l.file_end() / PAGE_SIZE > components
-                && l.filesz / PAGE_SIZE <= components =>
-            {
+            [l] if l.paddr / PAGE_SIZE + file_pages(l) > components && file_pages(l) <= components => {
                 l.paddr / PAGE_SIZE
             }
             _ => 0,
         };
+        let mut prev_end_frame: Option<(u64, u32)> = None;
         for l in core.loads() {
-            // p_paddr and p_filesz must be whole pages (one tweak per page); p_memsz past
-            // p_filesz is zero memory and may end inside a page (the page is rounded out).
+            // One tweak component per page of the file from the segment's start; p_memsz past
+            // p_filesz is zero memory and may end inside a page (the page is rounded out). QEMU
+            // writes whole pages; zgetdump decrypts other segments too, whole pages from the
+            // segment's start, and so does pvdump (with a warning).
             if l.paddr % PAGE_SIZE != 0 || l.filesz % PAGE_SIZE != 0 {
-                return Err(FormatError::invalid(
-                    Structure::ProgramHeader {
-                        index: u64::from(l.phdr_index),
-                        kind: Some("PT_LOAD"),
-                    },
-                    l.phdr_offset,
-                    Problem::NotPageAligned {
-                        paddr: l.paddr,
-                        filesz: l.filesz,
-                        memsz: l.memsz,
-                    },
-                ));
+                irregularities.push(Irregularity::UnalignedLoad {
+                    index: l.phdr_index,
+                    offset: l.phdr_offset,
+                    paddr: l.paddr,
+                    filesz: l.filesz,
+                });
             }
             // Every page with file bytes needs its tweak component. QEMU sizes `pv_mem_meta`
             // by the whole guest memory (p_memsz), but a segment whose p_memsz exceeds
@@ -117,7 +193,34 @@ impl<'a> PvDump<'a> {
                     Problem::EndsAtTopOfAddressSpace,
                 ));
             }
-            if l.file_end() / PAGE_SIZE - first_pfn > components {
+            let (first_frame, end_frame) = frames_of(l);
+            // Rounded out to whole frames, two segments must still not share one.
+            if let Some((prev_end, prev_index)) = prev_end_frame
+                && first_frame < prev_end
+            {
+                return Err(FormatError::invalid(
+                    Structure::ProgramHeader {
+                        index: u64::from(l.phdr_index),
+                        kind: Some("PT_LOAD"),
+                    },
+                    l.phdr_offset,
+                    Problem::SharesPageFrame {
+                        other: u64::from(prev_index),
+                        frame: first_frame,
+                    },
+                ));
+            }
+            prev_end_frame = Some((end_frame, l.phdr_index));
+            // The last file page is read whole; past p_filesz it must still be in the file.
+            if l.filesz % PAGE_SIZE != 0 {
+                let last = file_pages(l) - 1;
+                slice(core.data(), l.file_offset + last * PAGE_SIZE, PAGE_SIZE, || {
+                    Structure::PageFrame {
+                        pfn: first_frame + last,
+                    }
+                })?;
+            }
+            if first_frame + file_pages(l) - first_pfn > components {
                 return Err(FormatError::invalid(
                     Structure::SectionData {
                         index: u64::from(mem_meta.index),
@@ -132,7 +235,7 @@ impl<'a> PvDump<'a> {
                 ));
             }
         }
-        let cpus = group_cpu_notes(&core)?;
+        let cpus = group_cpu_notes(&core, &mut irregularities)?;
         Ok(PvDump {
             core,
             compl,
@@ -140,7 +243,14 @@ impl<'a> PvDump<'a> {
             mem_meta_data,
             first_pfn,
             cpus,
+            irregularities,
         })
+    }
+
+    /// Shapes QEMU never writes that this dump has (decrypted the way zgetdump decrypts
+    /// them): a front end should show them as warnings.
+    pub fn irregularities(&self) -> &[Irregularity] {
+        &self.irregularities
     }
 
     /// The underlying ELF.
@@ -169,7 +279,8 @@ impl<'a> PvDump<'a> {
         &self.cpus
     }
 
-    /// Memory segments (sorted, non-overlapping, page aligned).
+    /// Memory segments (sorted, non-overlapping; page aligned unless
+    /// [`PvDump::irregularities`] says otherwise).
     pub fn loads(&self) -> &[LoadSegment] {
         self.core.loads()
     }
@@ -226,9 +337,9 @@ impl<'a> PvDump<'a> {
         let mut first: Option<FormatError> = None;
         let mut others = 0u64;
         for l in self.loads() {
-            let first_pfn = l.paddr / PAGE_SIZE;
-            let backed = l.filesz / PAGE_SIZE;
-            counts.unbacked += (l.memsz - l.filesz).div_ceil(PAGE_SIZE);
+            let (first_pfn, end_frame) = frames_of(l);
+            let backed = file_pages(l);
+            counts.unbacked += (end_frame - first_pfn).saturating_sub(backed);
             for pfn in first_pfn..first_pfn + backed {
                 match self.page_state(pfn) {
                     Ok(s) => counts.add(&s),
@@ -263,29 +374,32 @@ impl<'a> PvDump<'a> {
         }
     }
 
-    /// The file bytes of the page at guest physical frame `pfn` within `load`.
+    /// The file bytes of file page `pfn` of `load` (its page number `pfn - p_paddr / 4096`
+    /// counted from the segment's start; for a page-aligned segment, the page at guest
+    /// frame `pfn`). The last page of a segment whose p_filesz is not whole pages reaches
+    /// past p_filesz, as zgetdump reads it.
     pub fn page_bytes(&self, load: &LoadSegment, pfn: u64) -> Result<&'a [u8]> {
-        let off = load.file_offset + (pfn * PAGE_SIZE - load.paddr);
+        let k = pfn.saturating_sub(load.paddr / PAGE_SIZE);
+        let off = load.file_offset.saturating_add(k.saturating_mul(PAGE_SIZE));
         slice(self.core.data(), off, PAGE_SIZE, || Structure::PageFrame { pfn })
     }
 }
 
 /// Walks all notes: each NT_S390_PV_CPU_DATA starts a CPU; the last NT_PRSTATUS before it
 /// (in the same group) gives QEMU's pid. QEMU writes one NT_S390_PV_CPU_DATA note after the
-/// NT_PRSTATUS of every CPU, so a group without one (a damaged note type or header) and a
-/// dump without any CPU note are errors rather than a dump that silently lacks a CPU.
-fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
+/// NT_PRSTATUS of every CPU; a group without one (a damaged note type or header) and a dump
+/// without any CPU note are decrypted as zgetdump decrypts them (without that CPU, without
+/// CPUs) and recorded in `irregularities`, never silently.
+fn group_cpu_notes<'a>(core: &ElfCore<'a>, irregularities: &mut Vec<Irregularity>) -> Result<Vec<PvCpuNote<'a>>> {
     let mut cpus = Vec::new();
     // pid and file offset of an NT_PRSTATUS still waiting for its NT_S390_PV_CPU_DATA.
     let mut pending: Option<(u32, u64)> = None;
-    let orphan =
-        |pid: u32, offset: u64| FormatError::invalid(Structure::CpuNoteGroup, offset, Problem::OrphanPrstatus { pid });
     for note in core.notes() {
         let note = note?;
         match (note.name, note.n_type) {
             (b"CORE", NT_PRSTATUS) => {
                 if let Some((pid, offset)) = pending {
-                    return Err(orphan(pid, offset));
+                    irregularities.push(Irregularity::OrphanPrstatus { pid, offset });
                 }
                 pending = Some((be32(note.desc, 32), note.offset));
             }
@@ -303,15 +417,11 @@ fn group_cpu_notes<'a>(core: &ElfCore<'a>) -> Result<Vec<PvCpuNote<'a>>> {
         }
     }
     if let Some((pid, offset)) = pending {
-        return Err(orphan(pid, offset));
+        irregularities.push(Irregularity::OrphanPrstatus { pid, offset });
     }
     if cpus.is_empty() {
-        let (offset, size) = core.note_segments().first().map_or((0, 0), |n| (n.file_offset, n.size));
-        return Err(FormatError::invalid(
-            Structure::Notes,
-            offset,
-            Problem::NoCpuNotes { size },
-        ));
+        let offset = core.note_segments().first().map_or(0, |n| n.file_offset);
+        irregularities.push(Irregularity::NoCpuNotes { offset });
     }
     Ok(cpus)
 }
@@ -438,19 +548,31 @@ mod tests {
             n.extend_from_slice(&one);
             n
         };
-        let e = PvDump::parse(&dump(1, 1, &[ENC], &orphan)).unwrap_err();
-        assert!(matches!(
-            e,
-            FormatError::Invalid {
-                structure: Structure::CpuNoteGroup,
-                problem: Problem::OrphanPrstatus { pid: 0 },
-                ..
-            }
-        ));
+        // zgetdump's way: the orphan's CPU is left out, the dump without CPU notes has none;
+        // both are reported.
+        let d = dump(1, 1, &[ENC], &orphan);
+        let pv = PvDump::parse(&d).unwrap();
+        assert_eq!(pv.cpus().len(), 1);
+        assert_eq!(pv.cpus()[0].qemu_pid, Some(1));
+        let notes_at = pv.core().note_segments()[0].file_offset;
+        assert_eq!(
+            pv.irregularities(),
+            [Irregularity::OrphanPrstatus {
+                pid: 0,
+                offset: notes_at
+            }]
+        );
         let mut none = Vec::new();
         push_note(&mut none, "CORE", NT_PRPSINFO, &[0; 136]);
-        let e = PvDump::parse(&dump(1, 1, &[ENC], &none)).unwrap_err();
-        assert!(e.to_string().contains("hold no NT_S390_PV_CPU_DATA note"), "{e}");
+        let d = dump(1, 1, &[ENC], &none);
+        let pv = PvDump::parse(&d).unwrap();
+        assert!(pv.cpus().is_empty());
+        assert_eq!(pv.irregularities(), [Irregularity::NoCpuNotes { offset: notes_at }]);
+        assert!(
+            pv.irregularities()[0]
+                .to_string()
+                .contains("no NT_S390_PV_CPU_DATA note")
+        );
         let no_meta = build(
             &[Load {
                 paddr: 0,
@@ -474,5 +596,107 @@ mod tests {
             &[],
         );
         assert_eq!(PvDump::parse(&plain).unwrap_err(), FormatError::NotPvDump);
+    }
+
+    #[test]
+    fn segments_not_in_whole_pages_are_read_from_their_start() {
+        let notes = two_cpus();
+        // p_filesz 1.5 pages: two file pages, the second read whole past p_filesz.
+        let d = build(
+            &[Load {
+                paddr: 0x100,
+                filesz: 0x1800,
+                memsz: 0x1800,
+                fill: 0,
+            }],
+            &notes,
+            &[
+                (
+                    "pv_mem_meta",
+                    [ENC, ZERO].iter().flat_map(|s| s.to_component()).collect(),
+                ),
+                ("pv_compl", compl()),
+                ("padding", vec![0; 2048]),
+            ],
+        );
+        let pv = PvDump::parse(&d).unwrap();
+        let l = pv.loads()[0];
+        assert_eq!(frames_of(&l), (0, 2));
+        assert_eq!(file_pages(&l), 2);
+        assert!(matches!(
+            pv.irregularities(),
+            [Irregularity::UnalignedLoad {
+                index: 1,
+                paddr: 0x100,
+                filesz: 0x1800,
+                ..
+            }]
+        ));
+        // File page 1 starts one page after the segment's data, whatever p_paddr.
+        let p1 = pv.page_bytes(&l, 1).unwrap().as_ptr() as usize - d.as_ptr() as usize;
+        assert_eq!(p1 as u64, l.file_offset + 4096);
+        let c = pv.page_counts().unwrap();
+        assert_eq!((c.encrypted, c.zero, c.unbacked), (1, 1, 0));
+        // Without the padding, the last page would end past the end of the file.
+        let short = build(
+            &[Load {
+                paddr: 0x100,
+                filesz: 0x1800,
+                memsz: 0x1800,
+                fill: 0,
+            }],
+            &notes,
+            &[
+                (
+                    "pv_mem_meta",
+                    [ENC, ZERO].iter().flat_map(|s| s.to_component()).collect(),
+                ),
+                ("pv_compl", compl()),
+            ],
+        );
+        let e = PvDump::parse(&short).unwrap_err();
+        assert!(
+            matches!(e, FormatError::OutOfBounds { structure: Structure::PageFrame { pfn: 1 }, offset, .. } if offset == l.file_offset + 4096),
+            "{e:?}"
+        );
+
+        // Rounded out to frames, two segments may not share one.
+        let d = build(
+            &[
+                Load {
+                    paddr: 0,
+                    filesz: 0x1000,
+                    memsz: 0x1800,
+                    fill: 0,
+                },
+                Load {
+                    paddr: 0x1800,
+                    filesz: 0x1000,
+                    memsz: 0x1000,
+                    fill: 0,
+                },
+            ],
+            &notes,
+            &[
+                (
+                    "pv_mem_meta",
+                    [ENC, ZERO, ENC].iter().flat_map(|s| s.to_component()).collect(),
+                ),
+                ("pv_compl", compl()),
+            ],
+        );
+        let e = PvDump::parse(&d).unwrap_err();
+        assert!(matches!(
+            e,
+            FormatError::Invalid {
+                problem: Problem::SharesPageFrame { other: 1, frame: 1 },
+                ..
+            }
+        ));
+        assert!(
+            e.to_string()
+                .contains("reaches page frame 0x1, which program header 1 (PT_LOAD) reaches too"),
+            "{e}"
+        );
     }
 }

@@ -140,7 +140,7 @@ pub fn write_elf<S: PageSource + ?Sized>(
     opts: &WriteOptions<'_>,
 ) -> Result<WriteStats, WriteError> {
     let layout = ElfLayout::new(src.blocks(), notes.bytes.len() as u64);
-    let head = layout.header_bytes(&notes.bytes);
+    let head = zeroize::Zeroizing::new(layout.header_bytes(&notes.bytes));
     match out {
         Output::File(f) => {
             write_at(f, &head, 0)?;
@@ -170,14 +170,15 @@ pub fn write_elf<S: PageSource + ?Sized>(
 pub struct ElfImage<'s, S: PageSource + ?Sized> {
     src: &'s S,
     layout: ElfLayout,
-    head: Vec<u8>,
+    /// Headers and notes (the guest's registers): wiped when the image is dropped.
+    head: zeroize::Zeroizing<Vec<u8>>,
 }
 
 impl<'s, S: PageSource + ?Sized> ElfImage<'s, S> {
     /// The image of `src` with these notes.
     pub fn new(src: &'s S, notes: &NoteBlob) -> Self {
         let layout = ElfLayout::new(src.blocks(), notes.bytes.len() as u64);
-        let head = layout.header_bytes(&notes.bytes);
+        let head = zeroize::Zeroizing::new(layout.header_bytes(&notes.bytes));
         ElfImage { src, layout, head }
     }
 

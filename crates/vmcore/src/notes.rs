@@ -18,6 +18,14 @@ pub struct NoteBlob {
     pub cpus: usize,
 }
 
+/// The notes hold the guest's registers (and VMCOREINFO): plaintext of a confidential guest,
+/// wiped when the blob is dropped.
+impl Drop for NoteBlob {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
+    }
+}
+
 /// Builds the note blob for these CPUs (pr_pid = position + 1) and optional VMCOREINFO text.
 pub fn build_notes(cpus: &[CpuRegisters], vmcoreinfo: Option<&[u8]>) -> NoteBlob {
     let mut b = Vec::with_capacity(

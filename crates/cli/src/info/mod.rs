@@ -22,6 +22,7 @@ pub fn run(args: &InfoArgs) -> Result<(), Failure> {
             dump.kind().describe()
         );
     }
+    crate::input::warn_irregularities(&dump, &args.dump);
     let file = args.dump.display().to_string();
     let r = report::Report::new(&dump, &file)?;
     let out = if args.json {

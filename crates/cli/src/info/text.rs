@@ -137,9 +137,13 @@ pub fn render(r: &Report) -> String {
     }
     match &r.cpus {
         Some(cpus) => {
-            o.line("CPUs", cpus.len());
-            for l in cpu_table(cpus) {
-                o.indented(&l);
+            if cpus.is_empty() {
+                o.line("CPUs", "0 (the dump holds no CPU state)");
+            } else {
+                o.line("CPUs", cpus.len());
+                for l in cpu_table(cpus) {
+                    o.indented(&l);
+                }
             }
         }
         None => o.line("CPUs", format!("{} (registers are encrypted; give --key)", r.cpu_count)),

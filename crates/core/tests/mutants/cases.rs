@@ -185,16 +185,6 @@ pub fn mutants(l: &Layout) -> Vec<Mutant> {
         },
     ));
     v.push(dump_case(
-        "note header: PV CPU note type changed",
-        4,
-        &[
-            "CPU note group",
-            &hex(l.note_off),
-            "not followed by an NT_S390_PV_CPU_DATA",
-        ],
-        move |_, d| put32(d, pv0 + 8, 0x30f),
-    ));
-    v.push(dump_case(
         "note header: n_namesz bit",
         4,
         &["note header in PT_NOTE segment 0"],
@@ -336,16 +326,6 @@ pub fn mutants(l: &Layout) -> Vec<Mutant> {
         },
     ));
     v.push(dump_case(
-        "PT_LOAD: not page aligned",
-        4,
-        &[
-            "program header 1 (PT_LOAD)",
-            &hex(ph1),
-            "multiples of the 4 KiB page size",
-        ],
-        move |_, d| put64(d, ph1 + 24, 0x800),
-    ));
-    v.push(dump_case(
         "PT_LOAD: overlapping PT_LOADs",
         4,
         &["(PT_LOAD)", "overlaps program header"],
@@ -424,9 +404,6 @@ pub fn mutants(l: &Layout) -> Vec<Mutant> {
         &["program header table (65000 entries)", "offset 0x140", PAST_END],
         |_, d| put16(d, 56, 65000),
     ));
-    v.push(dump_case("ELF: e_phnum = 0", 4, &["no PT_LOAD"], |_, d| {
-        put16(d, 56, 0)
-    }));
     v.push(dump_case(
         "ELF: e_shnum huge",
         4,

@@ -165,16 +165,12 @@ pub enum Problem {
         /// sh_size.
         size: u64,
     },
-    /// No PT_LOAD: no memory.
-    NoLoads,
-    /// A PT_LOAD of a PV dump is not page aligned.
-    NotPageAligned {
-        /// p_paddr.
-        paddr: u64,
-        /// p_filesz.
-        filesz: u64,
-        /// p_memsz.
-        memsz: u64,
+    /// Two PT_LOADs of a PV dump, rounded out to whole page frames, share a frame.
+    SharesPageFrame {
+        /// The other program header.
+        other: u64,
+        /// The page frame both reach.
+        frame: u64,
     },
     /// `pv_mem_meta` does not cover the file-backed part of a PT_LOAD.
     MemMetaTooSmall {
@@ -189,16 +185,6 @@ pub enum Problem {
     NoComponent {
         /// Page frame number.
         pfn: u64,
-    },
-    /// A PRSTATUS without its NT_S390_PV_CPU_DATA.
-    OrphanPrstatus {
-        /// QEMU's CPU id (pr_pid).
-        pid: u32,
-    },
-    /// No NT_S390_PV_CPU_DATA note at all.
-    NoCpuNotes {
-        /// Bytes of PT_NOTE segments.
-        size: u64,
     },
     /// Fewer file bytes than a segment's p_filesz promises.
     MemoryPastEnd {
@@ -359,10 +345,9 @@ impl fmt::Display for Problem {
                 f,
                 "sh_size {size:#x} is not a non-zero multiple of 16 (one 16-byte tweak component per page)"
             ),
-            P::NoLoads => f.write_str("the dump has no PT_LOAD segment, so it holds no memory"),
-            P::NotPageAligned { paddr, filesz, memsz } => write!(
+            P::SharesPageFrame { other, frame } => write!(
                 f,
-                "p_paddr {paddr:#x}, p_filesz {filesz:#x} and p_memsz {memsz:#x} must be multiples of the 4 KiB page size in a PV dump"
+                "reaches page frame {frame:#x}, which program header {other} (PT_LOAD) reaches too; a PV dump decrypts whole page frames, one segment each"
             ),
             P::MemMetaTooSmall { components, index, end } => write!(
                 f,
@@ -370,14 +355,6 @@ impl fmt::Display for Problem {
                 components * crate::consts::PAGE_SIZE
             ),
             P::NoComponent { pfn } => write!(f, "has no tweak component for page frame {pfn:#x}"),
-            P::OrphanPrstatus { pid } => write!(
-                f,
-                "the NT_PRSTATUS note (QEMU CPU id {pid}) is not followed by an NT_S390_PV_CPU_DATA note, so this CPU's encrypted state is missing or its note header is damaged"
-            ),
-            P::NoCpuNotes { size } => write!(
-                f,
-                "the PT_NOTE segments ({size:#x} bytes) hold no NT_S390_PV_CPU_DATA note, so no CPU state can be decrypted"
-            ),
             P::MemoryPastEnd { len } => write!(f, "{len} bytes run past the end of the file"),
             P::NoKdumpSignature => f.write_str("no \"KDUMP   \" signature: not a kdump-compressed file"),
             P::BlockSize { found } => write!(

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::layout::elf::push_note;
-use crate::layout::kdump::{HEADER_VERSION, uts_field};
+use crate::layout::kdump::{HEADER_VERSION, NewUtsname, uts_field};
 use crate::layout::s390::push_cpu_notes;
 
 /// A kdump file by hand: pages 1, 2 and 5 of 6 dumped, raw, filled with their pfn.
