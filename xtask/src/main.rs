@@ -8,9 +8,12 @@
 //!   CPU use and the issue-12 targets (docs/performance.md).
 //! - `real-kernel`: real s390x Linux guests (Debian 6.1 and 6.12) sealed, decrypted and read
 //!   back with drgn and libkdumpfile (issue 11; xtask/src/real_kernel/).
+//! - `dist`: release archives for every target, checked and reproducible (docs/release.md);
+//!   `cross-test`: the tests of a foreign target under qemu user-mode emulation.
 
 mod bench;
 mod bench_refs;
+mod dist;
 mod fixtures;
 mod fuzz;
 mod real_kernel;
@@ -24,7 +27,7 @@ fn workspace() -> PathBuf {
     p.canonicalize().unwrap_or(p)
 }
 
-const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth|real-kernel>
+const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth|real-kernel|dist|cross-test>
   fixtures   regenerate fixtures/ from seeds (deterministic)
   regress    decrypt every fixture and reference dump, verify, print MB/s
   bench      [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096] [--real PLAIN.elf | --no-real] [--no-doc]
@@ -36,7 +39,10 @@ const USAGE: &str = "usage: cargo xtask <fixtures|regress|bench|fuzz|synth|real-
   real-kernel [--suite bookworm|trixie|all]... [--crash] [--zgetdump] [--cache DIR] [--keep]
              real Debian s390x kernels (6.1, 6.12): boot, dump, seal, decrypt, check with
              drgn and libkdumpfile (crash and zgetdump under qemu-user with --crash,
-             --zgetdump: slow, not in CI)";
+             --zgetdump: slow, not in CI)
+  dist       [--target TRIPLE]... [--out DIR] [--no-verify]: release archives + SHA256SUMS in
+             target/dist for every release target, checked (docs/release.md)
+  cross-test TRIPLE [--libs-only]: build the tests for TRIPLE and run them under qemu-user";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +51,8 @@ fn main() -> anyhow::Result<()> {
         Some("regress") => regress::run(&workspace()),
         Some("fuzz") => fuzz::run(fuzz::parse_seconds(&args[1..])?),
         Some("synth") => synth::run(&args[1..]),
+        Some("dist") => dist::dist(&workspace(), &args[1..]),
+        Some("cross-test") => dist::cross_test(&workspace(), &args[1..]),
         Some("bench") => bench::run(&workspace(), &bench::parse(&args[1..])?),
         Some("real-kernel") => real_kernel::run(&workspace(), &real_kernel::parse(&args[1..])?),
         _ => {

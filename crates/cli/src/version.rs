@@ -26,36 +26,50 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// What the `aes` crate can use on this CPU (it picks its backend at run time).
+/// The AES-XTS page kernel pvdump uses on this CPU (picked at run time by pvdump-crypto),
+/// with the CPU features behind the choice.
 #[cfg(target_arch = "x86_64")]
 fn aes_backend() -> String {
+    let best = pvdump_crypto::Backend::best();
     let aes = std::arch::is_x86_feature_detected!("aes");
     format!(
-        "aes crate, {} (CPU: AES-NI {}, VAES {}, AVX2 {})",
-        if aes {
-            "AES-NI"
+        "{best}{} (CPU: AES-NI {}, PCLMULQDQ {}, VAES {}, VPCLMULQDQ {}, AVX2 {})",
+        if best == pvdump_crypto::Backend::Portable && !aes {
+            ": constant-time software AES"
         } else {
-            "constant-time software AES (no AES-NI)"
+            ""
         },
         yes_no(aes),
+        yes_no(std::arch::is_x86_feature_detected!("pclmulqdq")),
         yes_no(std::arch::is_x86_feature_detected!("vaes")),
+        yes_no(std::arch::is_x86_feature_detected!("vpclmulqdq")),
         yes_no(std::arch::is_x86_feature_detected!("avx2")),
     )
 }
 
-/// What the `aes` crate can use on this CPU (it picks its backend at run time).
+/// The AES-XTS page kernel pvdump uses on this CPU: the `aes` crate, which uses the ARMv8
+/// Cryptography Extensions when the CPU reports them (AT_HWCAP, checked at run time).
 #[cfg(target_arch = "aarch64")]
 fn aes_backend() -> String {
+    let aes = std::arch::is_aarch64_feature_detected!("aes");
     format!(
-        "aes crate (ARMv8 crypto if available; CPU: AES {})",
-        yes_no(std::arch::is_aarch64_feature_detected!("aes"))
+        "{}: {} (CPU: AES {}, PMULL {})",
+        pvdump_crypto::Backend::best(),
+        if aes {
+            "ARMv8 crypto extensions"
+        } else {
+            "constant-time software AES (no ARMv8 AES)"
+        },
+        yes_no(aes),
+        yes_no(std::arch::is_aarch64_feature_detected!("pmull")),
     )
 }
 
-/// What the `aes` crate can use on this CPU.
+/// The AES-XTS page kernel pvdump uses: the `aes` crate's constant-time software AES (no
+/// hardware AES backend for this architecture).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn aes_backend() -> String {
-    "aes crate, constant-time software AES".to_string()
+    format!("{}: constant-time software AES", pvdump_crypto::Backend::best())
 }
 
 #[cfg(test)]

@@ -6,9 +6,21 @@ use std::process::{Command, Output};
 
 use pvdump_format::{CpuRegisters, ElfCore, cpus_from_notes};
 
-/// The pvdump binary under test.
+/// The pvdump binary under test. When the tests run under user-mode emulation (a cross
+/// target's runner in .cargo/cross.toml), `PVDUMP_TEST_RUNNER` names the emulator and its
+/// arguments, since the foreign binary cannot be executed directly.
 pub fn pvdump() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pvdump"))
+    let bin = env!("CARGO_BIN_EXE_pvdump");
+    let runner = std::env::var("PVDUMP_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut c = Command::new(emulator);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
 }
 
 pub fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
