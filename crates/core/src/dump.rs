@@ -390,7 +390,7 @@ impl Dump {
                 let mut vmcoreinfo = None;
                 let mut cpus = 0;
                 for n in pvdump_format::NoteIter::new(&bytes, 0, bytes.len() as u64, 0) {
-                    let n = n.map_err(|e| rebase(e, k.sub.offset_note))?;
+                    let n = n.map_err(|e| e.rebased(k.sub.offset_note))?;
                     cpus += usize::from(n.name == b"CORE" && n.n_type == NT_PRSTATUS);
                     if n.name == b"VMCOREINFO" && n.n_type == NT_VMCOREINFO && vmcoreinfo.is_none() {
                         vmcoreinfo = Some((n.desc_offset as usize, n.desc.len()));
@@ -554,22 +554,6 @@ fn number(cpus: Vec<pvdump_format::NoteCpu>) -> Vec<Cpu> {
             regs: c.regs,
         })
         .collect()
-}
-
-/// Moves the offset of an error about a note blob by `base` (the blob's file offset).
-fn rebase(e: FormatError, base: u64) -> FormatError {
-    match e {
-        FormatError::Invalid {
-            structure,
-            offset,
-            problem,
-        } => FormatError::Invalid {
-            structure,
-            offset: offset + base,
-            problem,
-        },
-        e => e,
-    }
 }
 
 /// Where VMCOREINFO was found, in words.

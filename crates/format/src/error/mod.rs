@@ -128,6 +128,24 @@ impl FormatError {
         }
     }
 
+    /// The same error about a structure inside a blob that lies at file offset `base`: an
+    /// offset counted from the start of the blob (notes read from a kdump header's note
+    /// area, say) becomes a file offset.
+    pub fn rebased(self, base: u64) -> FormatError {
+        match self {
+            FormatError::Invalid {
+                structure,
+                offset,
+                problem,
+            } => FormatError::Invalid {
+                structure,
+                offset: offset + base,
+                problem,
+            },
+            e => e,
+        }
+    }
+
     /// The file offset this error points at, when it has one.
     pub fn offset(&self) -> Option<u64> {
         match self {

@@ -219,19 +219,8 @@ impl<'a> KdumpFile<'a> {
     pub fn cpus(&self) -> Result<Vec<NoteCpu>> {
         let notes = self.notes()?;
         let base = self.sub.offset_note;
-        cpus_from_notes(NoteIter::new(&notes, 0, notes.len() as u64, 0)).map_err(|e| match e {
-            // Offsets inside the blob become file offsets.
-            FormatError::Invalid {
-                structure,
-                offset,
-                problem,
-            } => FormatError::Invalid {
-                structure,
-                offset: offset + base,
-                problem,
-            },
-            e => e,
-        })
+        // Offsets inside the blob become file offsets.
+        cpus_from_notes(NoteIter::new(&notes, 0, notes.len() as u64, 0)).map_err(|e| e.rebased(base))
     }
 
     /// The registers of every CPU, in note order.
