@@ -15,21 +15,7 @@ use super::{Case, Env, output};
 /// kdump output must print the same (minus the DUMPFILE line), with the guest's marker in
 /// the log, both burner tasks in ps and every backtrace resolved.
 pub(super) fn check_crash(env: &Env, case: &Case, vmlinux: &Path) -> anyhow::Result<((), String)> {
-    let root = env.cache.join("crash-sysroot");
-    let prefix = output(
-        Command::new(env.ws.join("../shared/tools/s390x_sysroot.sh"))
-            .env("S390X_SUITES", "trixie forky")
-            .env("S390X_SECURITY", "")
-            .arg(&root)
-            .args(["crash/trixie", "libc6/forky"]),
-    )?;
-    let prefix: Vec<String> = prefix
-        .lines()
-        .last()
-        .context("s390x_sysroot.sh printed no prefix")?
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let (root, prefix) = s390x_sysroot(env, "crash-sysroot", "crash/trixie")?;
     let (qemu, qargs) = prefix.split_first().context("empty qemu-user prefix")?;
     let cmds = case.work("crash.cmds");
     std::fs::write(&cmds, "log\nps\nbt -a\nsys\nquit\n")?;
@@ -88,21 +74,7 @@ pub(super) fn check_crash(env: &Env, case: &Case, vmlinux: &Path) -> anyhow::Res
 /// and `zgetdump -i` must show the guest's utsname for the PV dump, the ELF and the kdump
 /// output (the node name and version pvdump's library reports too).
 pub(super) fn check_zgetdump(env: &Env, case: &Case) -> anyhow::Result<((), String)> {
-    let root = env.cache.join("s390-tools-sysroot");
-    let prefix = output(
-        Command::new(env.ws.join("../shared/tools/s390x_sysroot.sh"))
-            .env("S390X_SUITES", "trixie forky")
-            .env("S390X_SECURITY", "")
-            .arg(&root)
-            .args(["s390-tools/trixie", "libc6/forky"]),
-    )?;
-    let prefix: Vec<String> = prefix
-        .lines()
-        .last()
-        .context("s390x_sysroot.sh printed no prefix")?
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let (root, prefix) = s390x_sysroot(env, "s390-tools-sysroot", "s390-tools/trixie")?;
     let (qemu, qargs) = prefix.split_first().context("empty qemu-user prefix")?;
     let zgetdump = || {
         let mut c = Command::new(qemu);
@@ -192,4 +164,27 @@ fn elf_notes_and_memory(path: &Path) -> anyhow::Result<(Vec<u8>, String)> {
         }
     }
     Ok((notes, hex::encode(h.finalize())))
+}
+
+/// Unpacks `package` (trixie's, with forky's C library: the only set this mirror serves
+/// completely) into the private sysroot `env.cache/dir_name` with
+/// `../shared/tools/s390x_sysroot.sh` (cached by the tool) and returns the sysroot and the
+/// qemu-user command prefix the tool prints last.
+fn s390x_sysroot(env: &Env, dir_name: &str, package: &str) -> anyhow::Result<(std::path::PathBuf, Vec<String>)> {
+    let root = env.cache.join(dir_name);
+    let printed = output(
+        Command::new(env.ws.join("../shared/tools/s390x_sysroot.sh"))
+            .env("S390X_SUITES", "trixie forky")
+            .env("S390X_SECURITY", "")
+            .arg(&root)
+            .args([package, "libc6/forky"]),
+    )?;
+    let prefix = printed
+        .lines()
+        .last()
+        .context("s390x_sysroot.sh printed no prefix")?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    Ok((root, prefix))
 }
