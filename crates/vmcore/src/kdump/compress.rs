@@ -4,6 +4,7 @@
 use pvdump_format::Compression;
 use pvdump_format::consts::PAGE_SIZE;
 
+use super::zstd_pages::ZstdPages;
 use crate::error::WriteError;
 
 /// Scratch space a compressor may need for one page: enough for the worst case of every
@@ -11,8 +12,9 @@ use crate::error::WriteError;
 pub const SCRATCH: usize = 2 * PAGE_SIZE as usize;
 
 /// Per-worker compression state, created once per worker thread and reused for every page:
-/// zlib resets its stream, zstd its context, LZO clears its hash table; nothing is
-/// allocated per page.
+/// zlib resets its stream, zstd its contexts, LZO clears its hash table; nothing is
+/// allocated per page. Call [`PageCompressor::start_chunk`] before each chunk: what a page
+/// compresses to then depends only on the pages before it in the same chunk.
 pub enum PageCompressor {
     /// Pages stored raw.
     None,
@@ -22,8 +24,8 @@ pub enum PageCompressor {
     Lzo(Box<pvdump_lzo::Compressor>),
     /// Raw snappy.
     Snappy(Box<snap::raw::Encoder>),
-    /// zstd level 1.
-    Zstd(Box<zstd::bulk::Compressor<'static>>),
+    /// zstd level 1, literal Huffman coding skipped where it does not pay.
+    Zstd(Box<ZstdPages>),
 }
 
 impl PageCompressor {
@@ -34,19 +36,10 @@ impl PageCompressor {
             Compression::Zlib => PageCompressor::Zlib(flate2::Compress::new(flate2::Compression::fast(), true)),
             Compression::Lzo => PageCompressor::Lzo(Box::new(pvdump_lzo::Compressor::new())),
             Compression::Snappy => PageCompressor::Snappy(Box::new(snap::raw::Encoder::new())),
-            Compression::Zstd => {
-                let err = |e| WriteError::io("starting the zstd compressor", e);
-                let mut z = zstd::bulk::Compressor::new(1).map_err(err)?;
-                // Every reader decompresses a page into a 4 KiB buffer with ZSTD_decompress,
-                // which needs neither the content size nor a checksum in the frame header.
-                z.set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(false))
-                    .map_err(err)?;
-                z.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(false))
-                    .map_err(err)?;
-                z.set_parameter(zstd::zstd_safe::CParameter::DictIdFlag(false))
-                    .map_err(err)?;
-                PageCompressor::Zstd(Box::new(z))
-            }
+            Compression::Zstd => PageCompressor::Zstd(Box::new(
+                ZstdPages::new()
+                    .map_err(|e| WriteError::io("starting the zstd compressor", std::io::Error::other(e)))?,
+            )),
         })
     }
 
@@ -58,6 +51,13 @@ impl PageCompressor {
             PageCompressor::Lzo(_) => Compression::Lzo,
             PageCompressor::Snappy(_) => Compression::Snappy,
             PageCompressor::Zstd(_) => Compression::Zstd,
+        }
+    }
+
+    /// Starts a new chunk: forgets what earlier pages showed (only zstd remembers anything).
+    pub fn start_chunk(&mut self) {
+        if let PageCompressor::Zstd(z) = self {
+            z.start_chunk();
         }
     }
 
@@ -76,7 +76,7 @@ impl PageCompressor {
             }
             PageCompressor::Lzo(c) => c.compress(page, out).ok()?,
             PageCompressor::Snappy(e) => e.compress(page, out).ok()?,
-            PageCompressor::Zstd(z) => z.compress_to_buffer(page, &mut out[..limit]).ok()?,
+            PageCompressor::Zstd(z) => z.compress(page, &mut out[..limit])?,
         };
         (n < page.len()).then_some(n)
     }

@@ -31,6 +31,7 @@ use crate::output::{Output, write_at};
 use crate::pump::{WriteOptions, is_zero};
 
 mod compress;
+mod zstd_pages;
 pub use compress::{PageCompressor, SCRATCH};
 
 /// Fallback utsname.release when the guest's utsname is unknown and VMCOREINFO gives no
@@ -292,6 +293,7 @@ fn compress_chunk<S: PageSource + ?Sized>(
         pages: Vec::with_capacity(c.pages),
     };
     let mut scratch = [0u8; SCRATCH];
+    comp.start_chunk();
     for (p, &known_zero) in buf.chunks_exact(page).zip(zero.iter()) {
         if known_zero || is_zero(p) {
             out.pages.push((0, 0));
