@@ -173,6 +173,18 @@ pub(super) fn rename_noreplace_at(dir: BorrowedFd<'_>, old: &CStr, new: &CStr) -
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
+/// Swaps `a` and `b` in `dir` atomically (`renameat2` with `RENAME_EXCHANGE`, Linux 3.15+,
+/// through syscall(2)); both must exist (ENOENT otherwise). File systems that lack it answer
+/// EINVAL; old kernels ENOSYS.
+#[cfg(target_os = "linux")]
+pub(super) fn exchange_at(dir: BorrowedFd<'_>, a: &CStr, b: &CStr) -> io::Result<()> {
+    let d = libc::c_long::from(dir.as_raw_fd());
+    // SAFETY: renameat2 takes (int, const char *, int, const char *, unsigned int); the names
+    // are NUL-terminated and outlive the call.
+    let r = unsafe { libc::syscall(libc::SYS_renameat2, d, a.as_ptr(), d, b.as_ptr(), libc::RENAME_EXCHANGE) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
 /// Removes `name` from `dir` (not a directory).
 pub(super) fn unlink_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     // SAFETY: `name` is NUL-terminated; flags 0 removes a non-directory entry.

@@ -1,4 +1,4 @@
-//! The stream ring: output order, the window bound, and that every way of failing
+//! The ordered ring (streams and files): output order, the window bound, and that every way of failing
 //! (source, writer, cancel) ends the call without hanging, with any pool size.
 
 use std::io::Write;
@@ -233,4 +233,94 @@ fn stream_source_panic_propagates() {
         }));
         assert!(r.is_err(), "threads {threads}: the panic must propagate");
     }
+}
+
+/// Pages whose bytes identify them, except every third page, which is all zeros (flagged as
+/// known zero when its page number is odd, found by scanning otherwise).
+struct Sparse(Vec<MemoryBlock>);
+
+fn sparse_byte(addr: u64) -> u8 {
+    if (addr / P).is_multiple_of(3) {
+        0
+    } else {
+        byte(addr) | 1
+    }
+}
+
+impl PageSource for Sparse {
+    fn blocks(&self) -> &[MemoryBlock] {
+        &self.0
+    }
+    fn read_pages(&self, paddr: u64, out: &mut [u8], zero: &mut [bool]) -> Result<(), FormatError> {
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = sparse_byte(paddr + i as u64);
+        }
+        for (i, z) in zero.iter_mut().enumerate() {
+            let pfn = paddr / P + i as u64;
+            *z = pfn.is_multiple_of(3) && pfn % 2 == 1;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_file_gets_every_page_at_its_offset_and_zero_pages_stay_holes() {
+    use std::os::unix::fs::MetadataExt;
+    let src = Sparse(vec![
+        MemoryBlock { paddr: 0, size: 40 * P },
+        MemoryBlock {
+            paddr: 96 * P,
+            size: 17 * P,
+        },
+    ]);
+    // Output offsets differ from the addresses: block 1 right after block 0, after a header.
+    let blocks = [(src.0[0], 2 * P), (src.0[1], 42 * P)];
+    let mut want = vec![0u8; (59 * P) as usize];
+    for &(b, off) in &blocks {
+        for a in b.paddr..b.end() {
+            want[(off + a - b.paddr) as usize] = sparse_byte(a);
+        }
+    }
+    let path = std::env::temp_dir().join(format!("pvdump-pump-file-{}", std::process::id()));
+    for threads in [1, 2, 4] {
+        for (chunk, window) in [(1, 1), (3, 2), (8, 5)] {
+            let file = std::fs::File::create(&path).unwrap();
+            file.set_len(want.len() as u64).unwrap();
+            let opts = WriteOptions {
+                chunk_pages: chunk,
+                window,
+                progress: None,
+                cancel: None,
+            };
+            pool(threads)
+                .install(|| pump(&src, &blocks, &mut Output::File(&file), &opts))
+                .unwrap();
+            drop(file);
+            assert!(
+                std::fs::read(&path).unwrap() == want,
+                "threads {threads} chunk {chunk} window {window}"
+            );
+            // 37 of the 57 pages hold data; the 20 zero pages and the 2-page header are
+            // holes (st_blocks counts 512-byte units, and on ext4 one block of extent tree
+            // once a file has more than four extents).
+            let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
+            assert!(allocated <= 38 * P, "{allocated} bytes allocated");
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn is_zero_sees_any_byte_anywhere() {
+    let mut page = vec![0u8; P as usize];
+    assert!(is_zero(&page));
+    for at in [0, 7, 255, 256, 2048, 4095] {
+        page[at] = 0x80;
+        assert!(!is_zero(&page), "byte {at}");
+        page[at] = 0;
+    }
+    // Lengths that are not whole 256-byte blocks.
+    assert!(is_zero(&[0u8; 300]));
+    assert!(!is_zero(&[&[0u8; 299][..], &[1]].concat()));
+    assert!(is_zero(&[]));
 }
