@@ -25,6 +25,9 @@ pub struct Options {
     pub out_dirs: Vec<PathBuf>,
     pub rss_sizes: Vec<u64>,
     pub write_doc: bool,
+    /// Only the modes of part 1 whose name contains this (a quick look at one comparison);
+    /// the report is then not written to docs/performance.md.
+    pub only: Option<String>,
 }
 
 pub(crate) struct Sample {
@@ -271,6 +274,9 @@ pub fn run(ws: &Path, o: &Options) -> anyhow::Result<()> {
         });
     }
 
+    if let Some(only) = &o.only {
+        modes.retain(|m| m.name.contains(only.as_str()));
+    }
     let mut samples: Vec<Vec<Sample>> = (0..modes.len()).map(|_| Vec::new()).collect();
     for run in 0..o.runs {
         for (m, s) in modes.iter().zip(samples.iter_mut()) {
@@ -352,6 +358,10 @@ pub fn run(ws: &Path, o: &Options) -> anyhow::Result<()> {
         ));
     }
 
+    if o.only.is_some() {
+        println!("{table}");
+        return Ok(());
+    }
     let mut rss_table = if o.rss_sizes.is_empty() {
         String::new()
     } else {
@@ -480,10 +490,11 @@ fn kdump_supported(bin: &Path) -> bool {
 
 /// `cargo xtask bench --help`.
 pub const HELP: &str = "usage: cargo xtask bench [--size MIB] [--runs N] [--out DIR]... [--rss-sizes 1024,4096]
-                         [--real PLAIN.elf | --no-real] [--no-doc]
+                         [--real PLAIN.elf | --no-real] [--no-doc] [--only TEXT]
 
 Benchmarks the release pvdump (built first) on this machine and writes the report between
-the bench markers of docs/performance.md (unless --no-doc). Never run in CI; about 3 minutes
+the bench markers of docs/performance.md (unless --no-doc; --only TEXT runs just the
+modes of part 1 whose name contains TEXT and prints their table). Never run in CI; about 3 minutes
 on a 2-core machine at the defaults. Measures, in alternating rounds (median of --runs, 3):
 
   1. cp against decrypt to an ELF file and to kdump (zstd, zlib), per --out directory
@@ -519,6 +530,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Options> {
         out_dirs: Vec::new(),
         rss_sizes: Vec::new(),
         write_doc: true,
+        only: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -533,6 +545,10 @@ pub fn parse(args: &[String]) -> anyhow::Result<Options> {
             "--no-doc" => o.write_doc = false,
             "--real" => o.real = Some(PathBuf::from(val()?)),
             "--no-real" => o.no_real = true,
+            "--only" => {
+                o.only = Some(val()?);
+                o.write_doc = false;
+            }
             "-h" | "--help" => {
                 println!("{HELP}");
                 std::process::exit(0);
