@@ -158,6 +158,56 @@ struct Mode {
     cmd: Box<dyn Fn() -> Command>,
 }
 
+/// `cp INPUT DEST`.
+fn cp_mode(name: String, input: &Path, dest: PathBuf, existing: bool) -> Mode {
+    let (i, d) = (input.to_path_buf(), dest.clone());
+    Mode {
+        name,
+        dest: Some(dest),
+        existing,
+        cmd: Box::new(move || {
+            let mut c = Command::new("cp");
+            c.arg(&i).arg(&d);
+            c
+        }),
+    }
+}
+
+/// `pvdump decrypt -q ARGS --key KEY INPUT -o DEST`.
+fn decrypt_mode(
+    name: String,
+    bin: &Path,
+    key: &Path,
+    input: &Path,
+    dest: PathBuf,
+    args: &[&'static str],
+    existing: bool,
+) -> Mode {
+    let (b, k, i, d, args) = (
+        bin.to_path_buf(),
+        key.to_path_buf(),
+        input.to_path_buf(),
+        dest.clone(),
+        args.to_vec(),
+    );
+    Mode {
+        name,
+        dest: Some(dest),
+        existing,
+        cmd: Box::new(move || {
+            let mut c = Command::new(&b);
+            c.args(["decrypt", "-q"])
+                .args(&args)
+                .arg("--key")
+                .arg(&k)
+                .arg(&i)
+                .arg("-o")
+                .arg(&d);
+            c
+        }),
+    }
+}
+
 pub fn run(ws: &Path, o: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -174,87 +224,48 @@ pub fn run(ws: &Path, o: &Options) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
 
     let mut modes: Vec<Mode> = Vec::new();
+    let kdump = kdump_supported(&bin);
     for dir in &o.out_dirs {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let label = format!("{} ({})", dir.display(), fs_type(dir));
-        let (inp, k, b) = (input.clone(), key.clone(), bin.clone());
-        let cp_dest = dir.join("cp.out");
-        let d = cp_dest.clone();
-        let i2 = inp.clone();
-        modes.push(Mode {
-            name: format!("cp → {label}"),
-            dest: Some(cp_dest),
-            existing: false,
-            cmd: Box::new(move || {
-                let mut c = Command::new("cp");
-                c.arg(&i2).arg(&d);
-                c
-            }),
-        });
+        modes.push(cp_mode(format!("cp → {label}"), &input, dir.join("cp.out"), false));
         let elf = dir.join("out.elf");
-        let (d, i3, k3, b3) = (elf.clone(), inp.clone(), k.clone(), b.clone());
-        modes.push(Mode {
-            name: format!("decrypt ELF → {label}"),
-            dest: Some(elf),
-            existing: false,
-            cmd: Box::new(move || {
-                let mut c = Command::new(&b3);
-                c.args(["decrypt", "-q", "--key"]).arg(&k3).arg(&i3).arg("-o").arg(&d);
-                c
-            }),
-        });
-        for comp in ["zstd", "zlib"] {
+        modes.push(decrypt_mode(
+            format!("decrypt ELF → {label}"),
+            &bin,
+            &key,
+            &input,
+            elf,
+            &[],
+            false,
+        ));
+        for comp in ["zstd", "zlib"].into_iter().filter(|_| kdump) {
             let out = dir.join(format!("out.{comp}.kdump"));
-            let (d, i4, k4, b4) = (out.clone(), inp.clone(), k.clone(), b.clone());
-            if kdump_supported(&bin) {
-                modes.push(Mode {
-                    name: format!("decrypt kdump {comp} → {label}"),
-                    dest: Some(out),
-                    existing: false,
-                    cmd: Box::new(move || {
-                        let mut c = Command::new(&b4);
-                        c.args(["decrypt", "-q", "--format", "kdump", "--compress", comp, "--key"])
-                            .arg(&k4)
-                            .arg(&i4)
-                            .arg("-o")
-                            .arg(&d);
-                        c
-                    }),
-                });
-            }
+            let args = ["--format", "kdump", "--compress", comp];
+            modes.push(decrypt_mode(
+                format!("decrypt kdump {comp} → {label}"),
+                &bin,
+                &key,
+                &input,
+                out,
+                &args,
+                false,
+            ));
         }
     }
     // Replacing an existing file of the same size: `cp` truncates it and writes into it,
-    // `pvdump --force` writes a new private file and renames it over the old one.
+    // `pvdump --force` writes a new private file and swaps it with the old one.
     for dir in &o.out_dirs {
         let label = format!("{} ({})", dir.display(), fs_type(dir));
         let dest = dir.join("existing.out");
-        let (d, i6) = (dest.clone(), input.clone());
-        modes.push(Mode {
-            name: format!("cp over an existing file → {label}"),
-            dest: Some(dest.clone()),
-            existing: true,
-            cmd: Box::new(move || {
-                let mut c = Command::new("cp");
-                c.arg(&i6).arg(&d);
-                c
-            }),
-        });
-        let (d, i7, k7, b7) = (dest.clone(), input.clone(), key.clone(), bin.clone());
-        modes.push(Mode {
-            name: format!("decrypt ELF --force over an existing file → {label}"),
-            dest: Some(dest),
-            existing: true,
-            cmd: Box::new(move || {
-                let mut c = Command::new(&b7);
-                c.args(["decrypt", "-q", "--force", "--key"])
-                    .arg(&k7)
-                    .arg(&i7)
-                    .arg("-o")
-                    .arg(&d);
-                c
-            }),
-        });
+        modes.push(cp_mode(
+            format!("cp over an existing file → {label}"),
+            &input,
+            dest.clone(),
+            true,
+        ));
+        let name = format!("decrypt ELF --force over an existing file → {label}");
+        modes.push(decrypt_mode(name, &bin, &key, &input, dest, &["--force"], true));
     }
     for threads in [1, cores] {
         let (i5, k5, b5) = (input.clone(), key.clone(), bin.clone());

@@ -214,19 +214,26 @@ impl ZstdPages {
 mod tests {
     use super::*;
 
-    /// A page of 12-byte records: 4 random bytes (the literals) and 8 fixed ones.
-    fn random_literals(seed: u64) -> Vec<u8> {
+    /// A 4 KiB page of records, each appended by `record` from the next xorshift value.
+    fn page_of(seed: u64, record: impl Fn(u64, &mut Vec<u8>)) -> Vec<u8> {
         let mut x = seed | 1;
-        let mut page = Vec::with_capacity(4096);
+        let mut page = Vec::with_capacity(4096 + 64);
         while page.len() < 4096 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            page.extend_from_slice(&x.to_be_bytes()[..4]);
-            page.extend_from_slice(b"kmalloc-");
+            record(x, &mut page);
         }
         page.truncate(4096);
         page
+    }
+
+    /// A page of 12-byte records: 4 random bytes (the literals) and 8 fixed ones.
+    fn random_literals(seed: u64) -> Vec<u8> {
+        page_of(seed, |x, page| {
+            page.extend_from_slice(&x.to_be_bytes()[..4]);
+            page.extend_from_slice(b"kmalloc-");
+        })
     }
 
     /// A page of English-like text whose literals Huffman coding shrinks.
@@ -234,17 +241,10 @@ mod tests {
         const WORDS: [&str; 12] = [
             "the ", "kernel ", "page ", "memory ", "of ", "task ", "and ", "a ", "dump ", "cpu ", "is ", "in ",
         ];
-        let mut x = seed | 1;
-        let mut page = Vec::with_capacity(4096);
-        while page.len() < 4096 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+        page_of(seed, |x, page| {
             page.extend_from_slice(WORDS[(x % 12) as usize].as_bytes());
             page.push(b'a' + (x >> 20) as u8 % 26);
-        }
-        page.truncate(4096);
-        page
+        })
     }
 
     fn decompress(frame: &[u8]) -> Vec<u8> {
