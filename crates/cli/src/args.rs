@@ -50,8 +50,8 @@ pub enum Command {
     /// Every page state and every CPU note is checked before any output is written. The
     /// output file is private (mode 0600) from its first byte and gets its name only when
     /// complete, so a failure, Ctrl-C or even kill -9 never leaves a partial file. In ELF
-    /// output zero pages become holes (sparse file); in kdump output they all share one zero
-    /// block.
+    /// output zero pages become holes (sparse file: every zero page on tmpfs, runs of 16 or
+    /// more on disk file systems); in kdump output they all share one zero block.
     #[command(after_help = crate::exit::help_table())]
     Decrypt(DecryptArgs),
     /// Describe any dump pvdump reads or writes: kind, memory, CPUs, VMCOREINFO, utsname.

@@ -22,8 +22,8 @@ pub use error::WriteError;
 pub use kdump::{KdumpInfo, KdumpLayout, KdumpStats, write_kdump};
 pub use notes::{NoteBlob, build_notes};
 pub use output::{
-    Destination, NodeKind, Output, OutputError, OutputErrorKind, Policy, PrivateFile, ProtectedInput, Role,
-    remove_pending_temp_files, remove_temp_files_from_signal_handler,
+    DISK_MIN_HOLE_PAGES, Destination, NodeKind, Output, OutputError, OutputErrorKind, Policy, PrivateFile,
+    ProtectedInput, Role, min_hole_pages, remove_pending_temp_files, remove_temp_files_from_signal_handler,
 };
 pub use pump::{Progress, WriteOptions, is_zero, pump};
 pub use pvdump_format::Compression;

@@ -13,23 +13,37 @@ use super::{Case, Env, output, vmcoreinfo_value};
 pub(super) struct Facts {
     pub(super) sha256: String,
     pub(super) pages: u64,
+    /// All-zero pages of memory (in blocks; the gaps between blocks are not counted).
+    pub(super) zero_pages: u64,
     pub(super) cpus: Vec<(Option<u32>, CpuRegisters)>,
 }
 
 impl Facts {
     pub(super) fn of_plain(case: &Case) -> anyhow::Result<(Facts, String)> {
         let dump = Dump::open(&case.plain, None)?;
-        let (sha256, pages) = memory_sha(&dump)?;
+        let (sha256, pages, zero_pages) = memory_sha(&dump)?;
         let cpus = registers(&dump)?;
         ensure!(!cpus.is_empty(), "the original dump has no CPU notes");
-        let note = format!("{pages} pages, {} CPUs, memory {}", cpus.len(), &sha256[..16]);
-        Ok((Facts { sha256, pages, cpus }, note))
+        let note = format!(
+            "{pages} pages ({zero_pages} zero), {} CPUs, memory {}",
+            cpus.len(),
+            &sha256[..16]
+        );
+        Ok((
+            Facts {
+                sha256,
+                pages,
+                zero_pages,
+                cpus,
+            },
+            note,
+        ))
     }
 }
 
 /// SHA-256 of guest memory from address 0 to the end of the highest block, holes as zeros,
-/// and the number of pages hashed.
-fn memory_sha(dump: &Dump) -> anyhow::Result<(String, u64)> {
+/// the number of pages hashed and how many of the pages in blocks are all zero.
+fn memory_sha(dump: &Dump) -> anyhow::Result<(String, u64, u64)> {
     const CHUNK: u64 = 256 * 4096;
     let src = dump.source()?;
     let mut h = Sha256::new();
@@ -37,6 +51,7 @@ fn memory_sha(dump: &Dump) -> anyhow::Result<(String, u64)> {
     let mut zero = vec![false; 256];
     let mut at = 0u64;
     let zeros = vec![0u8; CHUNK as usize];
+    let mut zero_pages = 0;
     for b in src.blocks() {
         while at < b.paddr {
             let n = (b.paddr - at).min(CHUNK);
@@ -48,10 +63,14 @@ fn memory_sha(dump: &Dump) -> anyhow::Result<(String, u64)> {
             let pages = (n / 4096) as usize;
             src.read_pages(at, &mut buf[..n as usize], &mut zero[..pages])?;
             h.update(&buf[..n as usize]);
+            zero_pages += buf[..n as usize]
+                .chunks_exact(4096)
+                .filter(|p| pvdump_vmcore::is_zero(p))
+                .count() as u64;
             at += n;
         }
     }
-    Ok((hex::encode(h.finalize()), at / 4096))
+    Ok((hex::encode(h.finalize()), at / 4096, zero_pages))
 }
 
 fn registers(dump: &Dump) -> anyhow::Result<Vec<(Option<u32>, CpuRegisters)>> {
@@ -80,7 +99,7 @@ pub(super) fn check_memory(case: &Case, original: &Facts) -> anyhow::Result<((),
 
 pub(super) fn check_memory_of(dumps: &[(&str, Dump)], original: &Facts) -> anyhow::Result<()> {
     for (name, d) in dumps {
-        let (sha, pages) = memory_sha(d)?;
+        let (sha, pages, _) = memory_sha(d)?;
         ensure!(
             sha == original.sha256 && pages == original.pages,
             "{name}: memory {sha} ({pages} pages), original {} ({} pages)",
@@ -89,6 +108,28 @@ pub(super) fn check_memory_of(dumps: &[(&str, Dump)], original: &Facts) -> anyho
         );
     }
     Ok(())
+}
+
+/// The ELF output on disk leaves most zero pages out: free memory is zero in long runs, and
+/// every run of 16 or more zero pages is a hole (docs/decisions/holes.md).
+pub(super) fn check_holes(case: &Case, original: &Facts) -> anyhow::Result<((), String)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(case.work("out.elf"))?;
+    let holes = meta.len().saturating_sub(meta.blocks() * 512);
+    let zero = original.zero_pages * 4096;
+    ensure!(
+        holes * 10 >= zero * 9,
+        "out.elf: {holes} bytes of holes for {zero} bytes of zero pages (less than 90%)"
+    );
+    Ok((
+        (),
+        format!(
+            "{:.1} of {:.1} MiB of zero pages are holes ({:.1}%)",
+            holes as f64 / 1048576.0,
+            zero as f64 / 1048576.0,
+            100.0 * holes as f64 / zero.max(1) as f64
+        ),
+    ))
 }
 
 pub(super) fn check_registers(case: &Case, original: &Facts) -> anyhow::Result<((), String)> {

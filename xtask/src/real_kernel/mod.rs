@@ -46,7 +46,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 
-use checks::{Facts, check_memory, check_registers, check_utsname, check_vmcoreinfo};
+use checks::{Facts, check_holes, check_memory, check_registers, check_utsname, check_vmcoreinfo};
 use crash_zgetdump::{check_crash, check_zgetdump};
 use negative::negative_self_test;
 use obtain::{decrypt, obtain_dump, seal};
@@ -211,6 +211,9 @@ fn run_suite(env: &Env, suite: &str, o: &Options, drgn: Option<&Path>, report: &
     let Some(original) = original else { return };
     report.check(suite, "memory exact (PV, ELF, kdump)", || {
         check_memory(&case, &original)
+    });
+    report.check(suite, "ELF output: zero runs are holes", || {
+        check_holes(&case, &original)
     });
     report.check(suite, "registers exact (PV, ELF, kdump)", || {
         check_registers(&case, &original)

@@ -190,3 +190,26 @@ pub(super) fn unlink_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
     // SAFETY: `name` is NUL-terminated; flags 0 removes a non-directory entry.
     check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
 }
+
+/// Whether `file` lives in memory (tmpfs or ramfs), by `fstatfs`. False where that cannot be
+/// told.
+#[cfg(target_os = "linux")]
+pub(super) fn in_memory(file: &File) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let mut st = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs writes one `statfs` into the buffer we pass; we read it only on success.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: fstatfs returned 0, so it filled the struct.
+    let f_type = unsafe { st.assume_init() }.f_type;
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let f_type = i64::from(f_type);
+    matches!(f_type, TMPFS_MAGIC | RAMFS_MAGIC)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn in_memory(_: &File) -> bool {
+    false
+}

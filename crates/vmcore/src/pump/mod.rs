@@ -18,7 +18,7 @@ use pvdump_format::consts::PAGE_SIZE;
 use pvdump_format::{MemoryBlock, PageSource};
 
 use crate::error::WriteError;
-use crate::output::{Output, write_at};
+use crate::output::{Output, min_hole_pages, write_at};
 
 /// Receives progress reports (bytes of memory done so far).
 pub trait Progress: Sync {
@@ -34,6 +34,10 @@ pub struct WriteOptions<'a> {
     /// Chunks in flight (default: 4 per thread): at most `window × chunk_pages` pages are
     /// held in memory.
     pub window: usize,
+    /// In a file, runs of at least this many zero pages (inside one chunk) are left as
+    /// holes; shorter runs are written as zeros with the data around them. `None` (the
+    /// default): as the file system suits ([`crate::min_hole_pages`]).
+    pub min_hole_pages: Option<usize>,
     /// Told about every chunk written, if set.
     pub progress: Option<&'a dyn Progress>,
     /// Checked between chunks; when set, writing stops with [`WriteError::Cancelled`].
@@ -45,6 +49,7 @@ impl Default for WriteOptions<'_> {
         WriteOptions {
             chunk_pages: 256,
             window: 4 * rayon::current_num_threads().max(1),
+            min_hole_pages: None,
             progress: None,
             cancel: None,
         }
@@ -110,12 +115,14 @@ pub fn pump<S: PageSource + ?Sized>(
     match out {
         Output::File(file) => {
             let file: &std::fs::File = file;
+            let min_hole = opts.min_hole_pages.unwrap_or_else(|| min_hole_pages(file));
             ordered(src, blocks, opts, chunk_pages, true, &mut |c, buf| {
                 write_nonzero_runs(
                     file,
                     &buf.data[..c.pages * PAGE_SIZE as usize],
                     &buf.zero[..c.pages],
                     c.offset,
+                    min_hole,
                 )
             })
         }
@@ -363,21 +370,39 @@ fn write_in_order<S: PageSource + ?Sized>(
     }
 }
 
-/// Writes the runs of non-zero pages of `buf` at `offset`, one `pwrite` per run; `zero` flags
-/// the zero pages (see [`fill`]).
-fn write_nonzero_runs(file: &std::fs::File, buf: &[u8], zero: &[bool], offset: u64) -> Result<(), WriteError> {
+/// Writes `buf` at `offset`, leaving out the runs of at least `min_hole` zero pages (holes),
+/// one `pwrite` per run of data; `zero` flags the zero pages (see [`fill`]), whose bytes in
+/// `buf` are zero, so shorter zero runs are written with the data around them.
+fn write_nonzero_runs(
+    file: &std::fs::File,
+    buf: &[u8],
+    zero: &[bool],
+    offset: u64,
+    min_hole: usize,
+) -> Result<(), WriteError> {
     let page = PAGE_SIZE as usize;
+    let min_hole = min_hole.max(1);
+    // `start`: first page of the data run being gathered; `i`: next page to look at.
+    let mut start = 0;
     let mut i = 0;
     while i < zero.len() {
-        if zero[i] {
+        if !zero[i] {
             i += 1;
             continue;
         }
-        let start = i;
-        while i < zero.len() && !zero[i] {
+        let hole = i;
+        while i < zero.len() && zero[i] {
             i += 1;
         }
-        write_at(file, &buf[start * page..i * page], offset + (start * page) as u64)?;
+        if i - hole >= min_hole {
+            if hole > start {
+                write_at(file, &buf[start * page..hole * page], offset + (start * page) as u64)?;
+            }
+            start = i;
+        }
+    }
+    if zero.len() > start {
+        write_at(file, &buf[start * page..], offset + (start * page) as u64)?;
     }
     Ok(())
 }

@@ -113,6 +113,7 @@ fn run(
     let opts = WriteOptions {
         chunk_pages,
         window,
+        min_hole_pages: None,
         progress: None,
         cancel,
     };
@@ -224,6 +225,7 @@ fn stream_source_panic_propagates() {
         let opts = WriteOptions {
             chunk_pages: 4,
             window: 2,
+            min_hole_pages: None,
             progress: None,
             cancel: None,
         };
@@ -235,16 +237,17 @@ fn stream_source_panic_propagates() {
     }
 }
 
-/// Pages whose bytes identify them, except every third page, which is all zeros (flagged as
-/// known zero when its page number is odd, found by scanning otherwise).
+/// Pages whose bytes identify them, except the zero pages: every third page, and pages 20
+/// to 29 (so pages 18 and 20-30 are zero runs of 1 and 11 pages, the rest runs of 1). Zero
+/// pages with odd numbers are flagged as known zero, the others are found by scanning.
 struct Sparse(Vec<MemoryBlock>);
 
+fn sparse_zero(pfn: u64) -> bool {
+    pfn.is_multiple_of(3) || (20..30).contains(&pfn)
+}
+
 fn sparse_byte(addr: u64) -> u8 {
-    if (addr / P).is_multiple_of(3) {
-        0
-    } else {
-        byte(addr) | 1
-    }
+    if sparse_zero(addr / P) { 0 } else { byte(addr) | 1 }
 }
 
 impl PageSource for Sparse {
@@ -257,15 +260,28 @@ impl PageSource for Sparse {
         }
         for (i, z) in zero.iter_mut().enumerate() {
             let pfn = paddr / P + i as u64;
-            *z = pfn.is_multiple_of(3) && pfn % 2 == 1;
+            *z = sparse_zero(pfn) && pfn % 2 == 1;
         }
         Ok(())
     }
 }
 
+/// Which pages of `file` are holes, by `SEEK_DATA`.
+fn holes(file: &std::fs::File, pages: u64) -> Vec<bool> {
+    use std::os::fd::AsRawFd;
+    (0..pages)
+        .map(|i| {
+            let off = (i * P) as libc::off_t;
+            // SAFETY: lseek on an open descriptor; no memory is passed.
+            let data = unsafe { libc::lseek(file.as_raw_fd(), off, libc::SEEK_DATA) };
+            // -1 (ENXIO): no data at or after `off`.
+            data == -1 || data >= off + P as libc::off_t
+        })
+        .collect()
+}
+
 #[test]
-fn a_file_gets_every_page_at_its_offset_and_zero_pages_stay_holes() {
-    use std::os::unix::fs::MetadataExt;
+fn a_file_gets_every_page_at_its_offset_and_long_zero_runs_stay_holes() {
     let src = Sparse(vec![
         MemoryBlock { paddr: 0, size: 40 * P },
         MemoryBlock {
@@ -283,28 +299,46 @@ fn a_file_gets_every_page_at_its_offset_and_zero_pages_stay_holes() {
     }
     let path = std::env::temp_dir().join(format!("pvdump-pump-file-{}", std::process::id()));
     for threads in [1, 2, 4] {
-        for (chunk, window) in [(1, 1), (3, 2), (8, 5)] {
-            let file = std::fs::File::create(&path).unwrap();
-            file.set_len(want.len() as u64).unwrap();
-            let opts = WriteOptions {
-                chunk_pages: chunk,
-                window,
-                progress: None,
-                cancel: None,
-            };
-            pool(threads)
-                .install(|| pump(&src, &blocks, &mut Output::File(&file), &opts))
-                .unwrap();
-            drop(file);
-            assert!(
-                std::fs::read(&path).unwrap() == want,
-                "threads {threads} chunk {chunk} window {window}"
-            );
-            // 37 of the 57 pages hold data; the 20 zero pages and the 2-page header are
-            // holes (st_blocks counts 512-byte units, and on ext4 one block of extent tree
-            // once a file has more than four extents).
-            let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
-            assert!(allocated <= 38 * P, "{allocated} bytes allocated");
+        for (chunk, window) in [(1, 1), (3, 2), (8, 5), (64, 2)] {
+            for min_hole in [1, 4, 11, 12] {
+                let file = std::fs::File::create(&path).unwrap();
+                file.set_len(want.len() as u64).unwrap();
+                let opts = WriteOptions {
+                    chunk_pages: chunk,
+                    window,
+                    min_hole_pages: Some(min_hole),
+                    progress: None,
+                    cancel: None,
+                };
+                pool(threads)
+                    .install(|| pump(&src, &blocks, &mut Output::File(&file), &opts))
+                    .unwrap();
+                let case = format!("threads {threads} chunk {chunk} window {window} min_hole {min_hole}");
+                assert!(std::fs::read(&path).unwrap() == want, "{case}");
+                // The header is a hole; so is every run of zero pages inside one chunk that
+                // is at least `min_hole` long (min_hole 1: every zero page), and nothing else.
+                let mut want_holes = vec![true; 59];
+                for &(b, off) in &blocks {
+                    let first = b.paddr / P;
+                    for (c, pfns) in (first..first + b.size / P)
+                        .collect::<Vec<_>>()
+                        .chunks(chunk)
+                        .enumerate()
+                    {
+                        let at = off / P + (c * chunk) as u64;
+                        let mut i = 0;
+                        while i < pfns.len() {
+                            let run = pfns[i..].iter().take_while(|&&p| sparse_zero(p)).count().max(1);
+                            let hole = sparse_zero(pfns[i]) && run >= min_hole;
+                            for k in i..i + run {
+                                want_holes[(at + k as u64) as usize] = hole;
+                            }
+                            i += run;
+                        }
+                    }
+                }
+                assert_eq!(holes(&file, 59), want_holes, "{case}");
+            }
         }
     }
     std::fs::remove_file(&path).unwrap();
