@@ -264,6 +264,21 @@ pub fn run(ws: &Path, o: &Options) -> anyhow::Result<()> {
             dest.clone(),
             true,
         ));
+        // The atomic way to replace a file with cp, for comparison: like pvdump, it needs
+        // memory for the new file while the old one still exists.
+        let (i, d) = (input.clone(), dest.clone());
+        modes.push(Mode {
+            name: format!("atomic cp (cp to a new file, mv over an existing file) → {label}"),
+            dest: Some(dest.clone()),
+            existing: true,
+            cmd: Box::new(move || {
+                let mut c = Command::new("sh");
+                c.args(["-c", "cp \"$1\" \"$2.new\" && mv \"$2.new\" \"$2\"", "sh"])
+                    .arg(&i)
+                    .arg(&d);
+                c
+            }),
+        });
         let name = format!("decrypt ELF --force over an existing file → {label}");
         modes.push(decrypt_mode(name, &bin, &key, &input, dest, &["--force"], true));
     }
@@ -510,8 +525,9 @@ on a 2-core machine at the defaults. Measures, in alternating rounds (median of 
 
   1. cp against decrypt to an ELF file and to kdump (zstd, zlib), per --out directory
      (default /dev/shm/pvdump-bench and target/bench/out); cp over an existing copy of the
-     input against decrypt --force over it (the copy is made before each run, untimed);
-     and decrypt -o - > /dev/null on
+     input against decrypt --force over it (the copy is made before each run, untimed),
+     with `cp` to a new file then `mv` over the existing one (atomic, as pvdump replaces)
+     for comparison; and decrypt -o - > /dev/null on
      1 and all threads, on a synthetic dump of --size MiB (default 256; 20% zero pages, 5%
      shared, kernel-like content), cached under target/bench;
   2. peak RssAnon of decrypt for each --rss-sizes dump size;

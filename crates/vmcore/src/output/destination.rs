@@ -117,6 +117,14 @@ impl Destination {
             None => PrivateFile::create(dir, &dir_path, path, name, policy.force, policy.allow_tmpfile)
                 .map(Destination::File),
             Some(NodeKind::Regular) if policy.force => {
+                // The file is replaced at commit and its cached pages go then. Dropping them
+                // now (its contents stay) lets the new file reuse that memory, as `cp` reuses
+                // it when it truncates, instead of taking as much memory again from what is
+                // free (on a virtual machine that gives free memory back to its host, that
+                // is slow to touch: docs/decisions/replace.md). Best effort: a file we may
+                // not read keeps its cache, and tmpfs has none to drop.
+                #[cfg(target_os = "linux")]
+                let _ = sys::drop_cache_at(dir.as_fd(), &name);
                 PrivateFile::create(dir, &dir_path, path, name, true, policy.allow_tmpfile).map(Destination::File)
             }
             Some(NodeKind::Regular) => Err(OutputError::Exists {

@@ -112,6 +112,30 @@ pub(super) fn open_stream(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<File> 
     retry_open(|| unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) }).map(File::from)
 }
 
+/// Asks the kernel to drop the page cache of the regular file `name` in `dir`
+/// (`POSIX_FADV_DONTNEED`), leaving its contents as they are: clean pages are freed now,
+/// dirty ones are written back first and stay cached. Opens it read-only without following a
+/// symbolic link, making a terminal the controlling one or waiting for a FIFO's writer, and
+/// does nothing unless what it opened is a regular file. Returns whether it asked. A file
+/// system that keeps files only in memory (tmpfs) ignores the advice.
+#[cfg(target_os = "linux")]
+pub(super) fn drop_cache_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<bool> {
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    let file = File::from(retry_open(|| unsafe {
+        libc::openat(dir.as_raw_fd(), name.as_ptr(), flags)
+    })?);
+    if !file.metadata()?.is_file() {
+        return Ok(false);
+    }
+    // SAFETY: posix_fadvise on an open descriptor; no memory is passed. It returns the error
+    // number instead of setting errno.
+    match unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) } {
+        0 => Ok(true),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
 /// Gives the open file `file` (an `O_TMPFILE`) the name `name` in `dir`, through its
 /// `/proc/self/fd` link: linkat with `AT_SYMLINK_FOLLOW` works unprivileged, unlike
 /// `AT_EMPTY_PATH`, which needs CAP_DAC_READ_SEARCH. Fails with `AlreadyExists` if anything is

@@ -135,3 +135,67 @@ fn force_leaves_alone_a_fifo_directory_or_link_that_appeared_before_commit() {
         }
     }
 }
+
+/// How many of the pages of `path` are in the page cache (`mincore` on a fresh map).
+#[cfg(target_os = "linux")]
+fn resident_pages(path: &Path) -> usize {
+    use std::os::fd::AsRawFd;
+    let file = fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len() as usize;
+    let pages = len.div_ceil(4096);
+    // SAFETY: a shared read-only map of an open file of `len` bytes, unmapped below; mincore
+    // writes one byte per page into `vec`, which has that many.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        assert_ne!(map, libc::MAP_FAILED);
+        let mut vec = vec![0u8; pages];
+        assert_eq!(libc::mincore(map, len, vec.as_mut_ptr()), 0);
+        libc::munmap(map, len);
+        vec.iter().filter(|&&b| b & 1 == 1).count()
+    }
+}
+
+/// `--force`: the file to be replaced keeps its bytes but not its page cache (on a file
+/// system that has one to drop), so the new file can reuse that memory.
+#[cfg(target_os = "linux")]
+#[test]
+fn force_drops_the_old_files_cache_and_keeps_its_bytes() {
+    let _g = serial();
+    let s = Scratch::new("drop-cache");
+    let path = s.path("old.elf");
+    let bytes: Vec<u8> = (0..64 * 4096u32).map(|i| (i * 7 + i / 4096) as u8).collect();
+    fs::write(&path, &bytes).unwrap();
+    // Written back, so the pages are clean; then read, so they are cached.
+    fs::File::open(&path).unwrap().sync_all().unwrap();
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    assert_eq!(resident_pages(&path), 64);
+    let in_memory = sys::in_memory(&fs::File::open(&path).unwrap());
+    let f = open_file(&path, policy(true, true));
+    // tmpfs keeps files only in its cache: the advice changes nothing there.
+    assert_eq!(resident_pages(&path), if in_memory { 64 } else { 0 });
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "the old file is untouched until commit"
+    );
+    drop(f);
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+
+    // What is not a regular file is left alone: a FIFO is opened without waiting for a
+    // writer, a symbolic link is not followed.
+    use std::os::fd::AsFd;
+    let dir = sys::open_dir(&s.0).unwrap();
+    let fifo = s.path("fifo");
+    mkfifo(&fifo);
+    assert!(!sys::drop_cache_at(dir.as_fd(), c"fifo").unwrap());
+    std::os::unix::fs::symlink(&path, s.path("link")).unwrap();
+    let e = sys::drop_cache_at(dir.as_fd(), c"link").unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+}
