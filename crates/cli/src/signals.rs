@@ -1,7 +1,7 @@
 //! Signals.
 //!
 //! SIGINT, SIGTERM, SIGHUP (the terminal or ssh session closed): set [`CANCEL`], which the
-//! writers poll between 1 MiB chunks and the commands check between stages ([`check`]); the
+//! writers poll between chunks (512 KiB) and the commands check between stages ([`check`]); the
 //! unfinished output is discarded (an unnamed `O_TMPFILE` vanishes with its descriptor; the
 //! named temporary file of the fallback is removed) and pvdump exits with 130. A watcher
 //! thread ends the process two seconds later if the work does not stop by itself (a write

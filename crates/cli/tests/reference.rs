@@ -212,7 +212,7 @@ fn check_holes(out: &std::path::Path, in_memory: bool) {
         return;
     }
     // Every all-zero group of 16 pages (counted from the segment's start; the writers'
-    // 1 MiB chunks are whole groups) lies in a run of 16 or more: a hole.
+    // 512 KiB chunks are whole groups) lies in a run of 16 or more: a hole.
     let mut zero_in_groups = 0;
     for g in (0..pages as usize).step_by(16).filter(|g| g + 16 <= pages as usize) {
         if zero[g..g + 16].iter().all(|&z| z) {
