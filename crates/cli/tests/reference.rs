@@ -171,17 +171,20 @@ fn zero_runs_are_holes_as_the_file_system_suits() {
     }
 }
 
-const TMPFS_MAGIC: i64 = 0x0102_1994;
+const TMPFS_MAGIC: u64 = 0x0102_1994;
 
-fn fs_type(path: &std::path::Path) -> i64 {
+/// `f_type` of the file system holding `path`, as a 32-bit magic number (its C type differs
+/// between C libraries and architectures).
+fn fs_type(path: &std::path::Path) -> u64 {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: statfs fills the struct we pass; we read it only on success.
     assert_eq!(unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) }, 0);
     // SAFETY: statfs returned 0.
-    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    i64::from(unsafe { st.assume_init() }.f_type)
+    #[allow(clippy::unnecessary_cast)]
+    let f_type = unsafe { st.assume_init() }.f_type as u64;
+    f_type & 0xffff_ffff
 }
 
 fn check_holes(out: &std::path::Path, in_memory: bool) {

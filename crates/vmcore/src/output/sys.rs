@@ -219,8 +219,8 @@ pub(super) fn unlink_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
 /// told.
 #[cfg(target_os = "linux")]
 pub(super) fn in_memory(file: &File) -> bool {
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    const RAMFS_MAGIC: u64 = 0x8584_58f6;
     let mut st = MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: fstatfs writes one `statfs` into the buffer we pass; we read it only on success.
     if unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) } != 0 {
@@ -228,8 +228,10 @@ pub(super) fn in_memory(file: &File) -> bool {
     }
     // SAFETY: fstatfs returned 0, so it filled the struct.
     let f_type = unsafe { st.assume_init() }.f_type;
-    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    let f_type = i64::from(f_type);
+    // `f_type` is i64 (glibc x86_64, arm64), u64 (musl) or u32 (glibc s390x); the magic
+    // numbers are 32-bit, and a 32-bit signed field would sign-extend the top one.
+    #[allow(clippy::unnecessary_cast)]
+    let f_type = (f_type as u64) & 0xffff_ffff;
     matches!(f_type, TMPFS_MAGIC | RAMFS_MAGIC)
 }
 
