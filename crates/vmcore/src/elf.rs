@@ -3,9 +3,9 @@
 //!
 //! Layout: ELF header (e_phoff 64), PT_NOTE then one PT_LOAD per memory block, the notes,
 //! padding to a page boundary, then the memory of each block back to back. Page-aligned
-//! memory lets zero pages be holes in a sparse file ([`crate::min_hole_pages`]). When there are 0xFFFF or more program
-//! headers, e_phnum is PN_XNUM and section header 0 (right after the program headers)
-//! carries the real count.
+//! memory lets zero pages be holes in a sparse file ([`crate::min_hole_pages`]). When there
+//! are 0xFFFF or more program headers, e_phnum is PN_XNUM and section header 0 (right after
+//! the program headers) carries the real count.
 
 use pvdump_format::consts::*;
 use pvdump_format::layout::elf::{

@@ -265,7 +265,8 @@ pub fn run(ws: &Path, o: &Options) -> anyhow::Result<()> {
             true,
         ));
         // The atomic way to replace a file with cp, for comparison: like pvdump, it needs
-        // memory for the new file while the old one still exists.
+        // memory for the new file while the old one still exists. Its name must not start
+        // with "cp": modes named so are the references the ratios below divide by.
         let (i, d) = (input.clone(), dest.clone());
         modes.push(Mode {
             name: format!("atomic cp (cp to a new file, mv over an existing file) → {label}"),

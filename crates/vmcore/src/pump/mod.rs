@@ -4,8 +4,8 @@
 //! chunks into a ring of `window` reused buffers while the calling thread writes each one
 //! in order as soon as it is ready (and fills chunks itself in between), so no thread waits
 //! for a whole window and the writes overlap the decryption. A file gets each chunk's
-//! non-zero runs at their final offsets (`pwrite`), so zero pages stay holes; a stream gets
-//! every byte. At most `window × chunk` bytes are buffered, whatever the size of the dump.
+//! data at its final offsets (`pwrite`), leaving runs of zero pages as holes
+//! ([`crate::min_hole_pages`]); a stream gets every byte. At most `window × chunk` bytes are buffered, whatever the size of the dump.
 //!
 //! Only the calling thread writes: every Linux file system serialises buffered writes to one
 //! file on the inode lock, and writers from several threads spin on that lock (measured:
